@@ -1,0 +1,16 @@
+/* Conv2d forward (ftte_kernels.h), run by the core it shares with conv1d. */
+#include "ftte_kernels.h"
+#include "internal/conv_core.h"
+
+ftte_status ftte_conv2d_forward(const ftte_layer *layer, int32_t n, ftte_slice slice,
+                                const float *input, const float *weights, const float *bias,
+                                float *output, float *scratch) {
+    return ftte_conv_forward(layer, FTTE_OP_CONV2D, n, slice, input, weights, bias, output,
+                             scratch);
+}
+
+/* The scratch holds a fixed number of im2col patches, whatever the batch. */
+int32_t ftte_conv2d_forward_get_buffer_size(const ftte_layer *layer, int32_t n) {
+    (void)n;
+    return ftte_conv_buffer_size(layer, FTTE_OP_CONV2D);
+}

@@ -1,0 +1,35 @@
+/*
+ * Internal: the row matmul shared by dense and pointwise conv2d (not part of the public API).
+ *
+ * Both layers are out[r][o] = bias[o] + sum_i in[r][i] * w[o][i] over `rows` rows of in.c
+ * floats: the batch for dense, every pixel of the batch (n * h * w) for pointwise. The public
+ * kernels validate with ftte_rows_check() and then call the math below, which trusts its
+ * arguments. Slices follow the public contract: `weights` (and `bias`, `grad_weights`) start
+ * at the slice's first row; activations are full tensors with out.c floats per row.
+ */
+#ifndef FTTE_ROWS_MATMUL_H
+#define FTTE_ROWS_MATMUL_H
+
+#include "ftte_kernels.h"
+
+/** Validates the layer (whose op must be `op`), the batch and the slice, and gives the number
+ *  of rows. Pointers are left to the caller, as each kernel needs a different set. */
+ftte_status ftte_rows_check(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice,
+                            int32_t *rows);
+
+/** output[r][slice.begin + o] = bias[o] (0 if NULL) + sum_i input[r][i] * weights[o][i]. */
+void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
+                       const float *input, const float *weights, const float *bias,
+                       float *output);
+
+/** grad_input[r][i] += sum_o grad_output[r][slice.begin + o] * weights[o][i]. */
+void ftte_rows_backward_input(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
+                              const float *grad_output, const float *weights,
+                              float *grad_input);
+
+/** grad_weights[o][i] += sum_r grad_output[r][slice.begin + o] * input[r][i]. */
+void ftte_rows_backward_weight(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
+                               const float *input, const float *grad_output,
+                               float *grad_weights);
+
+#endif /* FTTE_ROWS_MATMUL_H */

@@ -1,0 +1,11 @@
+/* ReLU forward: output = max(input, 0), elementwise; output may alias input. */
+#include "ftte_kernels.h"
+
+ftte_status ftte_relu_forward(int32_t size, const float *input, float *output) {
+    if (size < 0 || input == 0 || output == 0) return FTTE_ERR_ARG;
+    for (int32_t i = 0; i < size; i++) {
+        const float v = input[i];
+        output[i] = v < 0.0f ? 0.0f : v; /* a NaN passes through, so a diverged step shows */
+    }
+    return FTTE_OK;
+}
