@@ -9,6 +9,14 @@
 static const int32_t SIZES[] = {0, 1, 2, 3, 4, 5, 7, 8, 31, 100};
 #define COUNT(a) ((int32_t)(sizeof(a) / sizeof((a)[0])))
 
+/* Zeroed first: with a size the compiler cannot prove positive, ftte_test_random_buffer's
+ * uninitialised malloc trips -Wmaybe-uninitialized at -O2 and above. */
+static float *random_buffer(int32_t count) {
+    float *p = ftte_test_zero_buffer(count);
+    for (int32_t i = 0; i < count; i++) p[i] = ftte_test_rand();
+    return p;
+}
+
 static float *copy_buffer(const float *src, int32_t count) {
     float *p = (float *)malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
     for (int32_t i = 0; i < count; i++) p[i] = src[i];
@@ -21,7 +29,7 @@ static int same_buffer(const float *a, const float *b, int32_t count) {
 
 /* Activations spread over [-8, 8), with the clipping points 0, -0 and 6 planted exactly. */
 static float *activation_buffer(int32_t count) {
-    float *p = ftte_test_random_buffer(count);
+    float *p = random_buffer(count);
     static const float planted[] = {0.0f, -0.0f, 6.0f, 5.999999f, 6.000001f, 1e-30f, -1e-30f};
     for (int32_t i = 0; i < count; i++) {
         p[i] *= 8.0f;
@@ -45,7 +53,7 @@ static float relu6_grad_ref(float y, float g) { return y > 0.0f && y < 6.0f ? g 
 /* Forward into a separate buffer and in place; backward likewise, from the forward output. */
 static void check_activation(act_forward_fn forward, act_backward_fn backward,
                              float (*f)(float), float (*df)(float, float), int32_t size) {
-    float *x = activation_buffer(size), *y = ftte_test_random_buffer(size);
+    float *x = activation_buffer(size), *y = random_buffer(size);
     float *in_place = copy_buffer(x, size);
     FTTE_CHECK(forward(size, x, y) == FTTE_OK);
     FTTE_CHECK(forward(size, in_place, in_place) == FTTE_OK);
@@ -53,7 +61,7 @@ static void check_activation(act_forward_fn forward, act_backward_fn backward,
         FTTE_CHECK(y[i] == f(x[i]));
         FTTE_CHECK(in_place[i] == f(x[i]));
     }
-    float *g = ftte_test_random_buffer(size), *gx = ftte_test_random_buffer(size);
+    float *g = random_buffer(size), *gx = random_buffer(size);
     float *g_in_place = copy_buffer(g, size);
     FTTE_CHECK(backward(size, y, g, gx) == FTTE_OK); /* writes: gx's old values are gone */
     FTTE_CHECK(backward(size, y, g_in_place, g_in_place) == FTTE_OK);
@@ -94,8 +102,8 @@ static void test_activation_edges(void) {
 }
 
 static void check_activation_errors(act_forward_fn forward, act_backward_fn backward) {
-    float *a = ftte_test_random_buffer(4), *b = ftte_test_random_buffer(4);
-    float *c = ftte_test_random_buffer(4), *snap_b = copy_buffer(b, 4), *snap_c = copy_buffer(c, 4);
+    float *a = random_buffer(4), *b = random_buffer(4);
+    float *c = random_buffer(4), *snap_b = copy_buffer(b, 4), *snap_c = copy_buffer(c, 4);
     FTTE_CHECK(forward(-1, a, b) == FTTE_ERR_ARG);
     FTTE_CHECK(forward(4, 0, b) == FTTE_ERR_ARG);
     FTTE_CHECK(forward(4, a, 0) == FTTE_ERR_ARG);
@@ -134,13 +142,13 @@ static ftte_layer flatten_layer(int32_t h, int32_t w, int32_t c) {
 static void check_flatten(int32_t n, int32_t h, int32_t w, int32_t c) {
     const ftte_layer l = flatten_layer(h, w, c);
     const int32_t size = n * h * w * c;
-    float *x = ftte_test_random_buffer(size), *y = ftte_test_random_buffer(size);
+    float *x = random_buffer(size), *y = random_buffer(size);
     FTTE_CHECK(ftte_flatten_forward(&l, n, x, y) == FTTE_OK);
     FTTE_CHECK(same_buffer(x, y, size));
     float *snapshot = copy_buffer(x, size);
     FTTE_CHECK(ftte_flatten_forward(&l, n, x, x) == FTTE_OK); /* aliased: nothing to do */
     FTTE_CHECK(same_buffer(x, snapshot, size));
-    float *g = ftte_test_random_buffer(size), *gx = ftte_test_random_buffer(size);
+    float *g = random_buffer(size), *gx = random_buffer(size);
     float *want = copy_buffer(gx, size);
     for (int32_t i = 0; i < size; i++) want[i] += g[i];
     FTTE_CHECK(ftte_flatten_backward(&l, n, g, gx) == FTTE_OK); /* accumulates */
@@ -160,7 +168,7 @@ static void test_flatten(void) {
 /* Both flatten kernels give `want` and write nothing. */
 static void expect_flatten_status(const ftte_layer *l, int32_t n, int null_in, int null_out,
                                   ftte_status want) {
-    float *a = ftte_test_random_buffer(24), *b = ftte_test_random_buffer(24);
+    float *a = random_buffer(24), *b = random_buffer(24);
     float *snapshot = copy_buffer(b, 24);
     FTTE_CHECK(ftte_flatten_forward(l, n, null_in ? 0 : a, null_out ? 0 : b) == want);
     FTTE_CHECK(ftte_flatten_backward(l, n, null_in ? 0 : a, null_out ? 0 : b) == want);
@@ -192,7 +200,7 @@ static void test_flatten_errors(void) {
     expect_flatten_status(&good, 2, 1, 0, FTTE_ERR_ARG);
     expect_flatten_status(&good, 2, 0, 1, FTTE_ERR_ARG);
     /* The backward accumulates, so an aliased call would double the gradient: refused. */
-    float *g = ftte_test_random_buffer(24), *snapshot = copy_buffer(g, 24);
+    float *g = random_buffer(24), *snapshot = copy_buffer(g, 24);
     FTTE_CHECK(ftte_flatten_backward(&good, 2, g, g) == FTTE_ERR_ARG);
     FTTE_CHECK(same_buffer(g, snapshot, 24));
     free(g), free(snapshot);
@@ -206,7 +214,7 @@ static void test_flatten_errors(void) {
 static void test_sgd_plain(void) {
     for (int32_t s = 0; s < COUNT(SIZES); s++) {
         int32_t count = SIZES[s];
-        float *g = ftte_test_random_buffer(count), *p = ftte_test_random_buffer(count);
+        float *g = random_buffer(count), *p = random_buffer(count);
         float *want = copy_buffer(p, count);
         for (int32_t i = 0; i < count; i++) want[i] -= 0.05f * g[i];
         FTTE_CHECK(ftte_sgd_update(count, 0.05f, 0.9f, g, 0, p) == FTTE_OK); /* momentum unused */
@@ -220,12 +228,12 @@ static void test_sgd_momentum(void) {
     const float lr = 0.1f, momentum = 0.9f;
     for (int32_t s = 0; s < COUNT(SIZES); s++) {
         int32_t count = SIZES[s];
-        float *p = ftte_test_random_buffer(count), *v = ftte_test_zero_buffer(count);
+        float *p = random_buffer(count), *v = ftte_test_zero_buffer(count);
         double *pd = (double *)malloc((size_t)(count + 1) * sizeof(double));
         double *vd = (double *)calloc((size_t)(count + 1), sizeof(double));
         for (int32_t i = 0; i < count; i++) pd[i] = (double)p[i];
         for (int step = 0; step < 5; step++) {
-            float *g = ftte_test_random_buffer(count);
+            float *g = random_buffer(count);
             FTTE_CHECK(ftte_sgd_update(count, lr, momentum, g, v, p) == FTTE_OK);
             for (int32_t i = 0; i < count; i++) {
                 vd[i] = (double)momentum * vd[i] - (double)lr * (double)g[i];
@@ -256,8 +264,8 @@ static void test_sgd_keras_example(void) {
 }
 
 static void test_sgd_errors(void) {
-    float *g = ftte_test_random_buffer(4), *v = ftte_test_random_buffer(4);
-    float *p = ftte_test_random_buffer(4);
+    float *g = random_buffer(4), *v = random_buffer(4);
+    float *p = random_buffer(4);
     float *snap_v = copy_buffer(v, 4), *snap_p = copy_buffer(p, 4);
     FTTE_CHECK(ftte_sgd_update(-1, 0.1f, 0.9f, g, v, p) == FTTE_ERR_ARG);
     FTTE_CHECK(ftte_sgd_update(4, 0.1f, 0.9f, 0, v, p) == FTTE_ERR_ARG);

@@ -11,9 +11,9 @@
  */
 #include "rows_matmul.h"
 
-/* ISO C mode (-std=c99) forbids the compiler to contract a * b + c into one instruction, so
- * ask for the fused multiply-add explicitly where the FPU has one (Cortex-M4F VFMA). Elsewhere
- * (soft float, x86 without FMA) fmaf would be a slow library call: multiply then add. */
+/* In ISO C mode (-std=c99) GCC does not contract a * b + c into one instruction
+ * (-ffp-contract=off), so ask for the fused multiply-add where the FPU has one (Cortex-M4F
+ * VFMA). Elsewhere (soft float, x86 without FMA) fmaf is a slow library call: multiply, add. */
 #if defined(__GNUC__) && defined(__FP_FAST_FMAF)
 #define MAC(acc, a, b) ((acc) = __builtin_fmaf((a), (b), (acc)))
 #else
