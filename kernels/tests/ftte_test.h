@@ -33,7 +33,7 @@ static const char *ftte_test_current = "";
     do {                                                                                       \
         double ftte_a_ = (double)(a), ftte_b_ = (double)(b);                                   \
         double ftte_scale_ = fmax(1.0, fmax(fabs(ftte_a_), fabs(ftte_b_)));                    \
-        if (!(fabs(ftte_a_ - ftte_b_) <= (double)(tol) * ftte_scale_)) {                             \
+        if (!(fabs(ftte_a_ - ftte_b_) <= (double)(tol) * ftte_scale_)) {                     \
             printf("%s:%d:%s:FAIL: %s = %.9g, %s = %.9g\n", __FILE__, __LINE__,                \
                    ftte_test_current, #a, ftte_a_, #b, ftte_b_);                               \
             ftte_test_failed_checks++;                                                         \
@@ -51,7 +51,7 @@ static inline float ftte_test_rand(void) {
     return (float)((double)x / 2147483648.0 - 1.0);
 }
 static inline float *ftte_test_random_buffer(int32_t count) {
-    float *p = (float *)malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
+    float *p = (float *)calloc((size_t)(count > 0 ? count : 1), sizeof(float));
     for (int32_t i = 0; i < count; i++) p[i] = ftte_test_rand();
     return p;
 }
