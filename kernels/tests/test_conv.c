@@ -145,23 +145,28 @@ static double in_at(const ftte_layer *l, const float *input, int32_t b, int32_t 
     return input[((b * l->in.h + y) * l->in.w + x) * l->in.c + c];
 }
 
+/* Weight (ky, kx, c) of the slice's row o. */
+static double w_at(const ftte_layer *l, const float *weights, int32_t o, int32_t ky, int32_t kx,
+                   int32_t c) {
+    return weights[o * row_len(l) + (ky * l->kernel_w + kx) * l->in.c + c];
+}
+
 /* want = output with the slice's channels replaced by the convolution. */
 static void ref_forward(const ftte_layer *l, int32_t n, ftte_slice s, const float *input,
                         const float *weights, const float *bias, const float *output,
                         double *want) {
-    const int32_t len = row_len(l);
     for (int32_t i = 0; i < n * ftte_shape_size(l->out); i++) want[i] = output[i];
     for (int32_t b = 0; b < n; b++)
         for (int32_t oy = 0; oy < l->out.h; oy++)
             for (int32_t ox = 0; ox < l->out.w; ox++)
                 for (int32_t o = 0; o < s.count; o++) {
-                    double sum = bias ? bias[o] : 0.0;
+                    double sum = bias ? (double)bias[o] : 0.0;
                     for (int32_t ky = 0; ky < l->kernel_h; ky++)
                         for (int32_t kx = 0; kx < l->kernel_w; kx++)
                             for (int32_t c = 0; c < l->in.c; c++)
                                 sum += in_at(l, input, b, oy * l->stride_h - l->pad_top + ky,
                                              ox * l->stride_w - l->pad_left + kx, c) *
-                                       weights[o * len + (ky * l->kernel_w + kx) * l->in.c + c];
+                                       w_at(l, weights, o, ky, kx, c);
                     want[((b * l->out.h + oy) * l->out.w + ox) * l->out.c + s.begin + o] = sum;
                 }
 }
@@ -170,7 +175,6 @@ static void ref_forward(const ftte_layer *l, int32_t n, ftte_slice s, const floa
 static void ref_backward_input(const ftte_layer *l, int32_t n, ftte_slice s,
                                const float *grad_output, const float *weights,
                                const float *grad_input, double *want) {
-    const int32_t len = row_len(l);
     for (int32_t i = 0; i < n * ftte_shape_size(l->in); i++) want[i] = grad_input[i];
     for (int32_t b = 0; b < n; b++)
         for (int32_t oy = 0; oy < l->out.h; oy++)
@@ -185,7 +189,7 @@ static void ref_backward_input(const ftte_layer *l, int32_t n, ftte_slice s,
                                 int32_t x = ox * l->stride_w - l->pad_left + kx;
                                 if (y < 0 || y >= l->in.h || x < 0 || x >= l->in.w) continue;
                                 want[((b * l->in.h + y) * l->in.w + x) * l->in.c + c] +=
-                                    g * weights[o * len + (ky * l->kernel_w + kx) * l->in.c + c];
+                                    g * w_at(l, weights, o, ky, kx, c);
                             }
                 }
 }
@@ -383,7 +387,7 @@ static double loss_of(const conv_api *api, const ftte_layer *l, int32_t n, ftte_
     double loss = 0.0;
     for (int32_t i = 0; i < n * ftte_shape_size(l->out); i++) {
         int32_t c = i % l->out.c;
-        if (c >= s.begin && c < s.begin + s.count) loss += (double)r[i] * output[i];
+        if (c >= s.begin && c < s.begin + s.count) loss += (double)r[i] * (double)output[i];
     }
     return loss;
 }
@@ -416,7 +420,7 @@ static void finite_differences(const conv_api *api, int32_t cases) {
                 params[which][i] = saved - h;
                 double down = loss_of(api, &l, n, s, input, weights, r, output, scratch);
                 params[which][i] = saved;
-                FTTE_CHECK_CLOSE(grads[which][i], (up - down) / (2.0 * h), 1e-3);
+                FTTE_CHECK_CLOSE(grads[which][i], (up - down) / (2.0 * (double)h), 1e-3);
             }
         }
         free(input); free(weights); free(r); free(output); free(grad_input);

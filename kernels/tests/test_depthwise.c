@@ -123,8 +123,10 @@ static void ref_forward(const ftte_layer *l, int32_t n, ftte_slice s, const floa
     for (int32_t b = 0; b < n; b++)
         for (int32_t oy = 0; oy < l->out.h; oy++)
             for (int32_t ox = 0; ox < l->out.w; ox++)
-                for (int32_t j = 0; j < s.count; j++) want[OUT_AT] = bias ? bias[j] : 0.0;
-    FOR_EACH_TERM(l, n, s) want[OUT_AT] += in_at(l, input, b, IY, IX, s.begin + j) * weights[W_AT];
+                for (int32_t j = 0; j < s.count; j++) want[OUT_AT] = bias ? (double)bias[j] : 0.0;
+    FOR_EACH_TERM(l, n, s) {
+        want[OUT_AT] += in_at(l, input, b, IY, IX, s.begin + j) * (double)weights[W_AT];
+    }
 }
 
 /* want = grad_input + the slice channels' transposed convolution. */
@@ -135,7 +137,7 @@ static void ref_backward_input(const ftte_layer *l, int32_t n, ftte_slice s,
     FOR_EACH_TERM(l, n, s) {
         if (IY < 0 || IY >= l->in.h || IX < 0 || IX >= l->in.w) continue;
         want[((b * l->in.h + IY) * l->in.w + IX) * l->in.c + s.begin + j] +=
-            (double)grad_output[OUT_AT] * weights[W_AT];
+            (double)grad_output[OUT_AT] * (double)weights[W_AT];
     }
 }
 
@@ -144,8 +146,9 @@ static void ref_backward_weight(const ftte_layer *l, int32_t n, ftte_slice s,
                                 const float *input, const float *grad_output,
                                 const float *grad_weights, double *want) {
     for (int32_t i = 0; i < s.count * taps_of(l); i++) want[i] = grad_weights[i];
-    FOR_EACH_TERM(l, n, s)
-    want[W_AT] += grad_output[OUT_AT] * in_at(l, input, b, IY, IX, s.begin + j);
+    FOR_EACH_TERM(l, n, s) {
+        want[W_AT] += (double)grad_output[OUT_AT] * in_at(l, input, b, IY, IX, s.begin + j);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -287,7 +290,7 @@ static double loss_of(const ftte_layer *l, int32_t n, ftte_slice s, const float 
     double loss = 0.0;
     for (int32_t i = 0; i < n * ftte_shape_size(l->out); i++) {
         int32_t c = i % l->out.c;
-        if (c >= s.begin && c < s.begin + s.count) loss += (double)r[i] * output[i];
+        if (c >= s.begin && c < s.begin + s.count) loss += (double)r[i] * (double)output[i];
     }
     return loss;
 }
@@ -321,7 +324,7 @@ static void test_depthwise_finite_differences(void) {
                 params[which][i] = saved - h;
                 double down = loss_of(&l, n, s, input, weights, r, output);
                 params[which][i] = saved;
-                FTTE_CHECK_CLOSE(grads[which][i], (up - down) / (2.0 * h), 1e-3);
+                FTTE_CHECK_CLOSE(grads[which][i], (up - down) / (2.0 * (double)h), 1e-3);
             }
         }
         free(input); free(weights); free(r); free(output); free(grad_input); free(grad_weights);

@@ -75,6 +75,7 @@ class Trainer:
                  momentum: bool = False):
         self.native = NativeConfig(model, spec, batch, momentum)
         self.model, self.spec, self.batch = model, self.native.spec, batch
+        self._sample_size = int(np.prod(model.input_shape))
         self.memory: MemoryPlan = self.native.memory
         self.arena = np.zeros((self.memory.total + 3) // 4, np.float32)  # float32: 4-byte aligned
         self._arena = ffi.from_buffer(self.arena)
@@ -168,10 +169,10 @@ class Trainer:
 
     def _inputs(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
-        per_sample = int(np.prod(self.model.input_shape))
-        if x.ndim == 0 or (len(x) and x[0].size != per_sample):
-            raise ValueError(f"each sample must have {per_sample} values {self.model.input_shape}, got {x.shape[1:]}")
-        return x.reshape(len(x), per_sample)
+        if x.ndim == 0 or (len(x) and x[0].size != self._sample_size):
+            raise ValueError(f"each sample must have {self._sample_size} values {self.model.input_shape}, "
+                             f"got {x.shape[1:]}")
+        return x.reshape(len(x), self._sample_size)
 
     def _batch(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = self._inputs(x)

@@ -26,6 +26,7 @@ static int channel_trainable(const ftte_layer_update *update, int32_t channel) {
 }
 
 int32_t ftte_update_rows(const ftte_layer *layer, const ftte_layer_update *update) {
+    if (update->mode == FTTE_UPDATE_FULL) return layer->out.c;
     if (!ftte_update_trains_weights(update)) return 0;
     int32_t rows = 0;
     for (int32_t o = 0; o < layer->out.c; o++) rows += channel_trainable(update, o);
@@ -37,6 +38,10 @@ int ftte_next_run(const ftte_layer *layer, const ftte_layer_update *update, ftte
     run->begin += run->count;
     if (run->begin >= layer->out.c) return 0;
     run->trainable = channel_trainable(update, run->begin);
+    if (update->mode != FTTE_UPDATE_CHANNELS) { /* one run: all trainable or all frozen */
+        run->count = layer->out.c;
+        return 1;
+    }
     int32_t end = run->begin + 1;
     while (end < layer->out.c && channel_trainable(update, end) == run->trainable) end++;
     run->count = end - run->begin;
