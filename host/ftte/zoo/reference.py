@@ -7,8 +7,8 @@ from typing import Callable
 
 from ftte.data import Dataset, accelerometer, digits, digits_28
 from ftte.model import (
-    Model, avg_pool1d, conv1d, conv2d, dense, depthwise_conv2d, flatten, global_avg_pool,
-    max_pool2d, pointwise_conv2d, relu, relu6, sequential,
+    Model, conv1d, conv2d, dense, depthwise_conv2d, flatten, max_pool1d, max_pool2d,
+    pointwise_conv2d, relu, relu6, sequential,
 )
 
 
@@ -27,19 +27,22 @@ def digits_mlp(seed: int = 0) -> Model:
 
 
 def accel_cnn1d(seed: int = 0) -> Model:
-    """1-D CNN on 128x3 accelerometer windows."""
+    """1-D CNN on 128x3 accelerometer windows (the TinyML "magic wand" shape): two conv/pool
+    stages, then a dense classifier."""
     return sequential((1, 128, 3), [
-        conv1d(16, 5, strides=2, padding="same"), relu(), avg_pool1d(2),
-        conv1d(24, 3, padding="same"), relu(), global_avg_pool(), dense(6),
+        conv1d(8, 5, padding="same"), relu(), max_pool1d(4),
+        conv1d(16, 5, padding="same"), relu(), max_pool1d(2),
+        flatten(), dense(32), relu(), dense(6),
     ], seed, "accel_cnn1d")
 
 
 def digits_cnn2d(seed: int = 0) -> Model:
-    """Small MobileNet-style 2-D CNN on 28x28x1 images."""
+    """2-D CNN on 28x28x1 images: a strided conv, a depthwise-separable block, then a dense
+    classifier."""
     return sequential((28, 28, 1), [
         conv2d(8, 3, strides=2, padding="same"), relu(),
         depthwise_conv2d(3, padding="same"), relu6(), pointwise_conv2d(16), relu6(),
-        max_pool2d(2), conv2d(24, 3, padding="same"), relu(), global_avg_pool(), dense(10),
+        max_pool2d(2), flatten(), dense(32), relu(), dense(10),
     ], seed, "digits_cnn2d")
 
 
