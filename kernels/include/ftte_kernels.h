@@ -142,14 +142,16 @@ int32_t ftte_pointwise_conv2d_backward_weight_get_buffer_size(const ftte_layer *
 
 /* ---------------------------------------------------------------------------------------- */
 /* Depthwise conv2d: weights [c][kernel_h][kernel_w], channel multiplier 1 (out.c == in.c).  */
-/* The slice selects channels; input and output channels coincide.                           */
+/* The slice selects channels (input and output channels coincide): weights point at          */
+/* [slice.count][kernel_h][kernel_w], bias at [slice.count].                                 */
 /* ---------------------------------------------------------------------------------------- */
 
 ftte_status ftte_depthwise_conv2d_forward(const ftte_layer *layer, int32_t n, ftte_slice slice,
                                           const float *input, const float *weights,
                                           const float *bias, float *output);
 int32_t ftte_depthwise_conv2d_forward_get_buffer_size(const ftte_layer *layer, int32_t n);
-/** grad_input[..][c] += for c in slice only. */
+/** grad_input[.][.][.][c] += the transposed depthwise convolution, for channels c in the slice
+ *  only (other channels of grad_input are not touched). */
 ftte_status ftte_depthwise_conv2d_backward_input(const ftte_layer *layer, int32_t n,
                                                  ftte_slice slice, const float *grad_output,
                                                  const float *weights, float *grad_input);

@@ -401,9 +401,9 @@ static void test_depthwise_errors(void) {
 
     EXPECT(NULL, 2, all, FTTE_ERR_ARG);
     l = good; l.op = FTTE_OP_CONV2D;
-    EXPECT(&l, 2, all, FTTE_ERR_ARG);
+    EXPECT(&l, 2, all, FTTE_ERR_UNSUPPORTED);
     l = good; l.op = FTTE_OP_POINTWISE_CONV2D;
-    EXPECT(&l, 2, all, FTTE_ERR_ARG);
+    EXPECT(&l, 2, all, FTTE_ERR_UNSUPPORTED);
 
     EXPECT(&good, 0, all, FTTE_ERR_ARG);
     EXPECT(&good, -3, all, FTTE_ERR_ARG);

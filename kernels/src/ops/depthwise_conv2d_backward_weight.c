@@ -7,28 +7,11 @@
 #include "ftte_kernels.h"
 #include "internal/conv_core.h"
 
-/* ceil(a / b) for a >= 0, b > 0, without forming a + b - 1. */
-static int32_t ceil_div(int32_t a, int32_t b) { return a / b + (a % b != 0); }
-
-/* Output positions [*lo, *hi) along one axis whose tap k lands inside [0, in):
- * 0 <= o * stride - pad + k < in. Empty (hi <= lo) when there are none. */
-static void outputs_of_tap(int32_t k, int32_t pad, int32_t stride, int32_t in, int32_t out,
-                           int32_t *lo, int32_t *hi) {
-    const int32_t first = pad - k, end = in + pad - k;
-    *lo = first > 0 ? ceil_div(first, stride) : 0;
-    *hi = end > 0 ? ceil_div(end, stride) : 0;
-    if (*hi > out) *hi = out;
-}
-
-/* A tap's rectangle of output positions, rows [y_lo, y_hi) x columns [x_lo, x_hi). */
-typedef struct {
-    int32_t ky, kx, y_lo, y_hi, x_lo, x_hi;
-} rect;
-
 /* acc[m] += sum over the batch and the rectangle of grad_output * input of channel
  * channel + m, for m < width (4, or 1 for the slice's last count % 4 channels). */
-static void sum_taps(const ftte_layer *l, int32_t n, rect t, int32_t channel, int32_t width,
-                     const float *input, const float *grad_output, float acc[4]) {
+static void sum_taps(const ftte_layer *l, int32_t n, ftte_conv_rect t, int32_t channel,
+                     int32_t width, const float *input, const float *grad_output,
+                     float acc[4]) {
     const ftte_shape in = l->in, out = l->out;
     const int32_t cols = t.x_hi - t.x_lo, x0 = t.x_lo * l->stride_w - l->pad_left + t.kx;
     /* Columns are stride_w pixels apart; the product only fits when there are two. */
@@ -56,8 +39,8 @@ static void sum_taps(const ftte_layer *l, int32_t n, rect t, int32_t channel, in
 }
 
 /* grad_weights[j][tap] += the tap's sums for the slice's channels j. */
-static void tap(const ftte_layer *l, int32_t n, ftte_slice slice, rect t, const float *input,
-                const float *grad_output, float *grad_weights) {
+static void tap(const ftte_layer *l, int32_t n, ftte_slice slice, ftte_conv_rect t,
+                const float *input, const float *grad_output, float *grad_weights) {
     const int32_t k = l->kernel_h * l->kernel_w;
     float *dw = grad_weights + t.ky * l->kernel_w + t.kx; /* channel j's at dw[j * k] */
     float acc[4];
@@ -81,16 +64,11 @@ ftte_status ftte_depthwise_conv2d_backward_weight(const ftte_layer *layer, int32
     ftte_status status = ftte_conv_check(layer, FTTE_OP_DEPTHWISE_CONV2D, n, slice);
     if (status != FTTE_OK) return status;
     if (input == NULL || grad_output == NULL || grad_weights == NULL) return FTTE_ERR_ARG;
-    rect t;
-    for (t.ky = 0; t.ky < layer->kernel_h; t.ky++) {
-        outputs_of_tap(t.ky, layer->pad_top, layer->stride_h, layer->in.h, layer->out.h,
-                       &t.y_lo, &t.y_hi);
-        for (t.kx = 0; t.kx < layer->kernel_w; t.kx++) {
-            outputs_of_tap(t.kx, layer->pad_left, layer->stride_w, layer->in.w, layer->out.w,
-                           &t.x_lo, &t.x_hi);
-            /* A tap that never lands inside the input has a zero gradient. */
-            if (t.y_hi > t.y_lo && t.x_hi > t.x_lo)
-                tap(layer, n, slice, t, input, grad_output, grad_weights);
+    for (int32_t ky = 0; ky < layer->kernel_h; ky++) {
+        for (int32_t kx = 0; kx < layer->kernel_w; kx++) {
+            ftte_conv_rect t;
+            if (!ftte_conv_tap_rect(layer, ky, kx, &t)) continue; /* only ever in the padding */
+            tap(layer, n, slice, t, input, grad_output, grad_weights);
         }
     }
     return FTTE_OK;

@@ -35,6 +35,34 @@ static inline void ftte_conv_taps(int32_t start, int32_t kernel, int32_t size, i
     *hi = size - start < kernel ? size - start : kernel;
 }
 
+/* Output positions [*lo, *hi) along one axis whose tap k lands inside the input:
+ * 0 <= o * stride - pad + k < in, with o in [0, out). Empty (hi <= lo) when there are none. */
+static inline void ftte_conv_tap_outputs(int32_t k, int32_t pad, int32_t stride, int32_t in,
+                                         int32_t out, int32_t *lo, int32_t *hi) {
+    const int32_t first = pad - k, end = in + pad - k; /* o * stride in [first, end) */
+    /* ceil(a / stride) for a > 0, without forming a + stride - 1 (stride may be huge) */
+    *lo = first > 0 ? first / stride + (first % stride != 0) : 0;
+    *hi = end > 0 ? end / stride + (end % stride != 0) : 0;
+    if (*hi > out) *hi = out;
+}
+
+/* The output positions, rows [y_lo, y_hi) x columns [x_lo, x_hi), whose window puts kernel
+ * tap (ky, kx) inside the input. The depthwise kernels go tap by tap over these rectangles,
+ * so their inner loops run along output rows with no padding test. */
+typedef struct {
+    int32_t ky, kx, y_lo, y_hi, x_lo, x_hi;
+} ftte_conv_rect;
+
+/* Fills *r for tap (ky, kx); returns 0 when the tap only ever falls in the padding. */
+static inline int ftte_conv_tap_rect(const ftte_layer *l, int32_t ky, int32_t kx,
+                                     ftte_conv_rect *r) {
+    r->ky = ky;
+    r->kx = kx;
+    ftte_conv_tap_outputs(ky, l->pad_top, l->stride_h, l->in.h, l->out.h, &r->y_lo, &r->y_hi);
+    ftte_conv_tap_outputs(kx, l->pad_left, l->stride_w, l->in.w, l->out.w, &r->x_lo, &r->x_hi);
+    return r->y_hi > r->y_lo && r->x_hi > r->x_lo;
+}
+
 /* Checks what every kernel with an output-channel slice checks before its pointers: a
  * valid layer of operator `op` with kernel_h * kernel_w <= FTTE_CONV_MAX_ROW, n > 0, a slice
  * inside [0, out.c), and a batch whose element counts fit a ptrdiff_t. */

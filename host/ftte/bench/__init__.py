@@ -1,0 +1,1 @@
+"""Benchmarks of the C kernels on microcontroller targets (instruction counts in an emulator)."""
