@@ -154,3 +154,15 @@ def test_errors_name_the_problem():
     broken.layers[0].out_shape = (1, 1, 5)
     with pytest.raises(FtteError, match=r"layer 0 \(flatten_0.*FTTE_ERR_SHAPE"):
         Trainer(broken)
+
+
+def test_layout_hash_depends_on_geometry_not_weights():
+    from ftte.train.table import LayerTable
+
+    a = sequential((8,), [dense(4), relu(), dense(3)], seed=0)
+    b = sequential((8,), [dense(4), relu(), dense(3)], seed=1)
+    c = sequential((8,), [dense(5), relu(), dense(3)], seed=0)
+    d = sequential((8,), [dense(4), relu(), dense(3, use_bias=False)], seed=0)
+    hashes = [LayerTable(m).layout_hash for m in (a, b, c, d)]
+    assert hashes[0] == hashes[1]
+    assert len({hashes[0], hashes[2], hashes[3]}) == 3

@@ -126,6 +126,12 @@ typedef struct {
  *  weighted layers must point at their weights. */
 ftte_status ftte_model_validate(const ftte_model *model);
 
+/** A 32-bit FNV-1a hash of the model layout: the number of layers and, per layer, its
+ *  operator, shapes, window geometry and whether it has a bias, each as a little-endian int32
+ *  (never the parameter values). Host and board exchange it to refuse a mismatched model.
+ *  Returns 0 for a NULL model. */
+uint32_t ftte_model_layout_hash(const ftte_model *model);
+
 /** Lays out a training step for the config; plan->memory.total is the arena it needs.
  *  Fails with FTTE_ERR_SPEC for an update spec the model cannot take. */
 ftte_status ftte_plan_train(const ftte_train_config *config, ftte_plan *plan);

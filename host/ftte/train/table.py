@@ -48,6 +48,11 @@ class LayerTable:
         if layer.has_weights and layer.weights is None:
             raise ValueError(f"{layer.name}: {layer.op} needs weights")
 
+    @property
+    def layout_hash(self) -> int:
+        """The model layout hash the C side computes (geometry only, never the weights)."""
+        return lib.ftte_model_layout_hash(self.c_model)
+
     def row_length(self, index: int) -> int:
         return lib.ftte_layer_row_length(ffi.addressof(self.records, index))
 
