@@ -688,7 +688,7 @@ def test_sgd_update(count, lr, momentum, use_velocity, seed):
 # ------------------------------------------------------------------------------------------
 
 def _elementwise_calls(b, labels):
-    """Calls of the kernels without a layer record: name -> (valid call, {bad variant: (call, status)})."""
+    """Invalid calls of the kernels without a layer record: {kernel: {variant: (call, status)}}."""
     p = [x.ptr for x in b]
     loss = ffi.new("float *", 5.0)
     return {
