@@ -16,6 +16,7 @@ Run by pip through ``cffi_modules`` in setup.py, or directly:
 ``python host/ftte/_build_native.py`` builds host/ftte/_native*.so in place.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -24,12 +25,19 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parents[2]  # host/ftte/_build_native.py -> repo root
 INCLUDE = ROOT / "kernels" / "include"
 SRC = ROOT / "kernels" / "src"
-HEADERS = ("ftte_types.h", "ftte_kernels.h", "ftte_train.h")
+WIRE = ROOT / "firmware" / "protocol"  # the wire codec (its header includes ftte_train.h)
+# Names are relative to kernels/include; the wire header is given by its absolute path.
+HEADERS = ("ftte_types.h", "ftte_kernels.h", "ftte_train.h", str(WIRE / "include" / "ftte_wire.h"))
 
 # -ffp-contract=off: no fused multiply-add contraction. The kernels are compared with
 # TensorFlow at 1e-5, so every product and sum must be a plain IEEE single-precision op
 # (clang contracts by default, and GCC does in its GNU modes or with -march that has FMA).
+# -march=native: the extension is built from source on the machine that runs it, and wider
+# vectors speed the host-side simulator; without contraction the results do not change.
+# FTTE_PORTABLE_BUILD=1 drops it (for a wheel meant for other machines).
 EXTRA_COMPILE_ARGS = ["-std=c99", "-O3", "-ffp-contract=off"]
+if os.environ.get("FTTE_PORTABLE_BUILD") != "1":
+    EXTRA_COMPILE_ARGS.append("-march=native")
 
 
 def _strip_comments(text):
@@ -102,7 +110,7 @@ def cdef_from_headers(names=HEADERS):
 def kernel_sources():
     """Every .c file under kernels/src, recursively, sorted. setuptools (pip) refuses absolute
     paths: relative to setup.py's directory, its cwd. A direct run compiles from cffi's tmpdir."""
-    paths = sorted(SRC.rglob("*.c"))
+    paths = sorted(SRC.rglob("*.c")) + sorted((WIRE / "src").glob("*.c"))
     if __name__ != "__main__" and Path.cwd().resolve() == ROOT:
         return [p.relative_to(ROOT).as_posix() for p in paths]
     return [str(p) for p in paths]
@@ -112,9 +120,9 @@ ffibuilder = FFI()
 ffibuilder.cdef(cdef_from_headers())
 ffibuilder.set_source(
     "ftte._native",
-    '#include "ftte_types.h"\n#include "ftte_kernels.h"\n#include "ftte_train.h"',
+    "\n".join(f'#include "{Path(name).name}"' for name in HEADERS),
     sources=kernel_sources(),
-    include_dirs=[str(INCLUDE), str(SRC / "ops")],
+    include_dirs=[str(INCLUDE), str(SRC / "ops"), str(WIRE / "include")],
     extra_compile_args=EXTRA_COMPILE_ARGS,
 )
 
