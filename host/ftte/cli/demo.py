@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[bold]{reference.name}[/]: {reference.description}")
     console.print(f"data: {data.source}; {len(data.y_train)} train / {len(data.y_test)} test samples")
     table = Table(title=f"{args.epochs} epochs, batch {args.batch}, lr {args.lr} (from random init)")
-    for column in ("update", "trainable params", "arena RAM", "flash", "test accuracy", "time"):
+    table.add_column("update", no_wrap=True)
+    for column in ("trainable params", "arena RAM", "flash", "test accuracy", "time"):
         table.add_column(column, justify="right")
     for label, make_spec in (("full backprop", UpdateSpec.full), ("bias + last layer", sparse_spec)):
         model = reference.build(args.seed)
