@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftte.cli import demo
+from ftte.cli import convert, demo, plan
 
-COMMANDS = {"demo": demo}
+COMMANDS = {"demo": demo, "convert": convert, "plan": plan}
 
 
 def main(argv: list[str] | None = None) -> int:
