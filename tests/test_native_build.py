@@ -101,10 +101,11 @@ def test_every_struct_layout_matches_a_separately_compiled_probe(tmp_path):
             expected.append(str(ffi.offsetof(t, field)))
     src = tmp_path / "probe.c"
     src.write_text('#include <stdio.h>\n#include <stddef.h>\n#include "ftte_types.h"\n'
-                   '#include "ftte_kernels.h"\n#include "ftte_train.h"\n'
+                   '#include "ftte_kernels.h"\n#include "ftte_train.h"\n#include "ftte_wire.h"\n'
                    "int main(void) {\n" + "\n".join(lines) + "\nreturn 0;\n}\n")
     exe = tmp_path / "probe"
-    subprocess.run(["cc", "-std=c99", f"-I{INCLUDE}", str(src), "-o", str(exe)], check=True)
+    wire = INCLUDE.parents[1] / "firmware" / "protocol" / "include"
+    subprocess.run(["cc", "-std=c99", f"-I{INCLUDE}", f"-I{wire}", str(src), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
     assert out.split("\n")[:-1] == expected
 

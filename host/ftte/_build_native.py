@@ -25,7 +25,9 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parents[2]  # host/ftte/_build_native.py -> repo root
 INCLUDE = ROOT / "kernels" / "include"
 SRC = ROOT / "kernels" / "src"
-HEADERS = ("ftte_types.h", "ftte_kernels.h", "ftte_train.h")
+WIRE = ROOT / "firmware" / "protocol"  # the wire codec (its header includes ftte_train.h)
+# Names are relative to kernels/include; the wire header is given by its absolute path.
+HEADERS = ("ftte_types.h", "ftte_kernels.h", "ftte_train.h", str(WIRE / "include" / "ftte_wire.h"))
 
 # -ffp-contract=off: no fused multiply-add contraction. The kernels are compared with
 # TensorFlow at 1e-5, so every product and sum must be a plain IEEE single-precision op
@@ -108,7 +110,7 @@ def cdef_from_headers(names=HEADERS):
 def kernel_sources():
     """Every .c file under kernels/src, recursively, sorted. setuptools (pip) refuses absolute
     paths: relative to setup.py's directory, its cwd. A direct run compiles from cffi's tmpdir."""
-    paths = sorted(SRC.rglob("*.c"))
+    paths = sorted(SRC.rglob("*.c")) + sorted((WIRE / "src").glob("*.c"))
     if __name__ != "__main__" and Path.cwd().resolve() == ROOT:
         return [p.relative_to(ROOT).as_posix() for p in paths]
     return [str(p) for p in paths]
@@ -120,7 +122,7 @@ ffibuilder.set_source(
     "ftte._native",
     "\n".join(f'#include "{Path(name).name}"' for name in HEADERS),
     sources=kernel_sources(),
-    include_dirs=[str(INCLUDE), str(SRC / "ops")],
+    include_dirs=[str(INCLUDE), str(SRC / "ops"), str(WIRE / "include")],
     extra_compile_args=EXTRA_COMPILE_ARGS,
 )
 
