@@ -179,6 +179,19 @@ ftte_status ftte_relu6_forward(int32_t size, const float *input, float *output);
 ftte_status ftte_relu6_backward(int32_t size, const float *output, const float *grad_output,
                                 float *grad_input);
 
+/** Activation masks: what the backward pass of ReLU / ReLU6 needs, one bit per element, so a
+ *  training step can keep the mask instead of the float output (32 times smaller). Bit i of
+ *  mask[i / 32] is set where the gradient passes: output[i] > 0 (ReLU), 0 < output[i] < 6
+ *  (ReLU6); unused bits of the last word are cleared. mask holds
+ *  ftte_activation_mask_get_buffer_size(size) bytes. */
+ftte_status ftte_relu_mask(int32_t size, const float *output, uint32_t *mask);
+ftte_status ftte_relu6_mask(int32_t size, const float *output, uint32_t *mask);
+int32_t ftte_activation_mask_get_buffer_size(int32_t size);
+/** grad_input = mask bit set ? grad_output : 0, for either activation. Writes; grad_input may
+ *  alias grad_output. */
+ftte_status ftte_activation_backward_masked(int32_t size, const uint32_t *mask,
+                                            const float *grad_output, float *grad_input);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Pooling (no padding)                                                                      */
 /* ---------------------------------------------------------------------------------------- */
@@ -192,6 +205,20 @@ int32_t ftte_max_pool2d_forward_get_buffer_size(const ftte_layer *layer, int32_t
 ftte_status ftte_max_pool2d_backward(const ftte_layer *layer, int32_t n, const float *input,
                                      const float *grad_output, float *grad_input);
 int32_t ftte_max_pool2d_backward_get_buffer_size(const ftte_layer *layer, int32_t n);
+
+/** Max pool forward that also writes, per output element, the position ky * kernel_w + kx of
+ *  its window's first maximum (argmax [n][out.h][out.w][out.c], one byte each), so that the
+ *  backward pass needs 1 byte per output instead of the float input. Windows of at most 256
+ *  elements (FTTE_ERR_UNSUPPORTED otherwise). */
+ftte_status ftte_max_pool2d_forward_indexed(const ftte_layer *layer, int32_t n,
+                                            const float *input, float *output,
+                                            uint8_t *argmax);
+int32_t ftte_max_pool2d_forward_indexed_get_buffer_size(const ftte_layer *layer, int32_t n);
+/** grad_input += each grad_output element at the window position argmax recorded. */
+ftte_status ftte_max_pool2d_backward_indexed(const ftte_layer *layer, int32_t n,
+                                             const uint8_t *argmax, const float *grad_output,
+                                             float *grad_input);
+int32_t ftte_max_pool2d_backward_indexed_get_buffer_size(const ftte_layer *layer, int32_t n);
 
 /** output = mean over each window. */
 ftte_status ftte_avg_pool2d_forward(const ftte_layer *layer, int32_t n, const float *input,

@@ -10,7 +10,9 @@
  *  - persistent: the trainable rows and biases, copied from the read-only layer table by
  *    ftte_train_init() and updated in place by every step (frozen parameters stay where the
  *    layer table points: flash on a board);
- *  - saved activations: only the forward values that some backward kernel reads;
+ *  - saved activations: only the forward values that some backward kernel reads, and for
+ *    ReLU/ReLU6 and max pool only what their backward needs (a bit mask, a byte of argmax)
+ *    unless the float values are kept anyway for a trainable layer above;
  *  - working region: transient activations and activation gradients ping-pong between its two
  *    ends; weight gradients and kernel scratch sit between them.
  *
@@ -31,7 +33,7 @@
 extern "C" {
 #endif
 
-/** Largest layer table a plan can hold (a plan costs about 20 bytes per layer). */
+/** Largest layer table a plan can hold (a plan costs about 24 bytes per layer). */
 #define FTTE_MAX_LAYERS 48
 
 /** What a layer trains. Layers without weights must be FROZEN. */
@@ -118,6 +120,7 @@ typedef struct {
     int32_t param_offset[FTTE_MAX_LAYERS];    /* trainable rows, then the bias; -1 if none */
     int32_t value_offset[FTTE_MAX_LAYERS];    /* each layer's output activation */
     int32_t grad_offset[FTTE_MAX_LAYERS];     /* gradient of each layer's output; -1 if none */
+    int32_t aux_offset[FTTE_MAX_LAYERS];      /* saved ReLU mask or max-pool argmax; -1 if none */
     int32_t forward_middle[FTTE_MAX_LAYERS];  /* forward scratch */
     int32_t backward_middle[FTTE_MAX_LAYERS]; /* weight gradients, then backward scratch */
 } ftte_plan;

@@ -22,8 +22,9 @@ ftte_status ftte_run_forward(const ftte_plan *plan, unsigned char *arena, const 
         float *out = (float *)(void *)(arena + plan->value_offset[i]);
         ftte_layer_update u = ftte_config_update(&plan->config, i);
         float *scratch = (float *)(void *)(arena + plan->working_base + plan->forward_middle[i]);
-        ftte_status status =
-            ftte_layer_forward(&m->layers[i], &u, params_of(plan, arena, i), n, in, out, scratch);
+        void *aux = plan->aux_offset[i] >= 0 ? arena + plan->aux_offset[i] : 0;
+        ftte_status status = ftte_layer_forward(&m->layers[i], &u, params_of(plan, arena, i), n,
+                                                in, out, scratch, aux);
         if (status != FTTE_OK) return status;
         in = out;
     }

@@ -87,12 +87,23 @@ static ftte_status weighted_forward(const ftte_layer *l, ftte_slice s, run_param
     }
 }
 
-static ftte_status plain_forward(const ftte_layer *l, int32_t n, const float *in, float *out) {
+static ftte_status activation_forward(int32_t op, int32_t size, const float *in, float *out,
+                                      uint32_t *mask) {
+    int relu = op == FTTE_OP_RELU;
+    ftte_status status = relu ? ftte_relu_forward(size, in, out) : ftte_relu6_forward(size, in, out);
+    if (status != FTTE_OK || mask == 0) return status;
+    return relu ? ftte_relu_mask(size, out, mask) : ftte_relu6_mask(size, out, mask);
+}
+
+static ftte_status plain_forward(const ftte_layer *l, int32_t n, const float *in, float *out,
+                                 void *aux) {
     int32_t size = n * ftte_out_size(l);
     switch (l->op) {
-    case FTTE_OP_RELU: return ftte_relu_forward(size, in, out);
-    case FTTE_OP_RELU6: return ftte_relu6_forward(size, in, out);
-    case FTTE_OP_MAX_POOL2D: return ftte_max_pool2d_forward(l, n, in, out);
+    case FTTE_OP_RELU:
+    case FTTE_OP_RELU6: return activation_forward(l->op, size, in, out, (uint32_t *)aux);
+    case FTTE_OP_MAX_POOL2D:
+        return aux ? ftte_max_pool2d_forward_indexed(l, n, in, out, (uint8_t *)aux)
+                   : ftte_max_pool2d_forward(l, n, in, out);
     case FTTE_OP_AVG_POOL2D: return ftte_avg_pool2d_forward(l, n, in, out);
     case FTTE_OP_GLOBAL_AVG_POOL: return ftte_global_avg_pool_forward(l, n, in, out);
     case FTTE_OP_FLATTEN: return in == out ? FTTE_OK : ftte_flatten_forward(l, n, in, out);
@@ -102,8 +113,8 @@ static ftte_status plain_forward(const ftte_layer *l, int32_t n, const float *in
 
 ftte_status ftte_layer_forward(const ftte_layer *layer, const ftte_layer_update *update,
                                const float *params, int32_t n, const float *input, float *output,
-                               float *scratch) {
-    if (!ftte_op_has_weights(layer->op)) return plain_forward(layer, n, input, output);
+                               float *scratch, void *aux) {
+    if (!ftte_op_has_weights(layer->op)) return plain_forward(layer, n, input, output, aux);
     ftte_run run = {0, 0, 0, 0};
     while (ftte_next_run(layer, update, &run)) {
         ftte_slice slice = {run.begin, run.count};
@@ -130,12 +141,17 @@ static ftte_status weighted_backward_input(const ftte_layer *l, ftte_slice s, co
 }
 
 static ftte_status plain_backward_input(const ftte_layer *l, int32_t n, const float *input,
-                                        const float *output, const float *g_out, float *g_in) {
+                                        const float *output, const void *aux,
+                                        const float *g_out, float *g_in) {
     int32_t size = n * ftte_out_size(l);
+    if (aux && (l->op == FTTE_OP_RELU || l->op == FTTE_OP_RELU6))
+        return ftte_activation_backward_masked(size, (const uint32_t *)aux, g_out, g_in);
     switch (l->op) {
     case FTTE_OP_RELU: return ftte_relu_backward(size, output, g_out, g_in);
     case FTTE_OP_RELU6: return ftte_relu6_backward(size, output, g_out, g_in);
-    case FTTE_OP_MAX_POOL2D: return ftte_max_pool2d_backward(l, n, input, g_out, g_in);
+    case FTTE_OP_MAX_POOL2D:
+        return aux ? ftte_max_pool2d_backward_indexed(l, n, (const uint8_t *)aux, g_out, g_in)
+                   : ftte_max_pool2d_backward(l, n, input, g_out, g_in);
     case FTTE_OP_AVG_POOL2D: return ftte_avg_pool2d_backward(l, n, g_out, g_in);
     case FTTE_OP_GLOBAL_AVG_POOL: return ftte_global_avg_pool_backward(l, n, g_out, g_in);
     case FTTE_OP_FLATTEN: return g_in == g_out ? FTTE_OK : ftte_flatten_backward(l, n, g_out, g_in);
@@ -145,10 +161,11 @@ static ftte_status plain_backward_input(const ftte_layer *l, int32_t n, const fl
 
 ftte_status ftte_layer_backward_input(const ftte_layer *layer, const ftte_layer_update *update,
                                       const float *params, int32_t n, const float *input,
-                                      const float *output, const float *grad_output,
-                                      float *grad_input, float *scratch) {
+                                      const float *output, const void *aux,
+                                      const float *grad_output, float *grad_input,
+                                      float *scratch) {
     if (!ftte_op_has_weights(layer->op))
-        return plain_backward_input(layer, n, input, output, grad_output, grad_input);
+        return plain_backward_input(layer, n, input, output, aux, grad_output, grad_input);
     ftte_run run = {0, 0, 0, 0};
     while (ftte_next_run(layer, update, &run)) {
         ftte_slice slice = {run.begin, run.count};

@@ -59,18 +59,37 @@ static int32_t lay_out_params(const ftte_train_config *c, ftte_plan *plan, int32
     return bytes;
 }
 
-/* Does the backward pass read layer i's output buffer (the value of its in-place chain)? */
-static int value_read(const ftte_train_config *c, int32_t l0, int32_t i) {
+static int is_activation(int32_t op) { return op == FTTE_OP_RELU || op == FTTE_OP_RELU6; }
+
+/* Max pool keeps a byte of argmax per output instead of its float input, when it can. */
+static int pool_indexed(const ftte_layer *layer) {
+    return layer->op == FTTE_OP_MAX_POOL2D && layer->kernel_h * layer->kernel_w <= 256;
+}
+
+/* Does the backward pass read the float values of layer i's output buffer (the value of its
+ * in-place chain)? Only a consumer whose weights train, or a max pool that cannot keep argmax,
+ * needs them; ReLU/ReLU6 and other max pools keep their own smaller aux data. */
+static int floats_read(const ftte_train_config *c, int32_t l0, int32_t i) {
     const ftte_model *m = c->model;
-    for (int32_t j = i; j < m->num_layers && (j == i || ftte_layer_in_place(m, j)); j++) {
-        int32_t op = m->layers[j].op;
-        if (j >= l0 && (op == FTTE_OP_RELU || op == FTTE_OP_RELU6)) return 1;
-        if (j + 1 < m->num_layers && j + 1 >= l0 && !ftte_layer_in_place(m, j + 1)) {
-            ftte_layer_update next = ftte_config_update(c, j + 1);
-            if (ftte_update_trains_weights(&next) || m->layers[j + 1].op == FTTE_OP_MAX_POOL2D)
-                return 1;
-        }
-    }
+    int32_t j = i + 1;
+    while (j < m->num_layers && ftte_layer_in_place(m, j)) j++;
+    if (j >= m->num_layers || j < l0) return 0;
+    ftte_layer_update next = ftte_config_update(c, j);
+    return ftte_update_trains_weights(&next) ||
+           (m->layers[j].op == FTTE_OP_MAX_POOL2D && !pool_indexed(&m->layers[j]));
+}
+
+/* Bytes of what layer i saves for its backward pass besides float values: the activation mask
+ * of a ReLU/ReLU6 whose output floats are not kept, the argmax of a max pool whose input floats
+ * are not kept. 0 when it saves nothing of the kind. */
+static int32_t aux_bytes(const ftte_train_config *c, int32_t l0, int32_t head_floats_saved,
+                         int32_t input_floats_saved, int32_t i) {
+    const ftte_layer *layer = &c->model->layers[i];
+    if (i <= l0) return 0;
+    int32_t size = c->batch * ftte_out_size(layer);
+    if (is_activation(layer->op) && !head_floats_saved)
+        return ftte_activation_mask_get_buffer_size(size);
+    if (pool_indexed(layer) && !input_floats_saved) return (size + 3) / 4 * 4;
     return 0;
 }
 
@@ -85,31 +104,35 @@ static int32_t lowest_trainable(const ftte_train_config *c) {
 static int32_t other_end(placement in) { return in.where == AT_LOW ? AT_HIGH : AT_LOW; }
 
 static int32_t forward_phases(const ftte_train_config *c, ftte_plan *plan, placement *values,
-                              peak *pk) {
+                              int32_t *aux, peak *pk) {
     const ftte_model *m = c->model;
     placement caller = {AT_CALLER, 0, 0};
-    int32_t saved = 0;
+    int32_t saved = 0, l0 = plan->lowest_trainable;
     for (int32_t i = 0; i < m->num_layers; i++) {
         const ftte_layer *layer = &m->layers[i];
         placement in = i ? values[i - 1] : caller;
-        if (ftte_layer_in_place(m, i)) {
-            values[i] = in;
-            plan->forward_middle[i] = 0;
-            continue;
-        }
-        placement out = {AT_LOW, 0, c->batch * ftte_out_size(layer) * (int32_t)sizeof(float)};
-        if (plan->training && value_read(c, plan->lowest_trainable, i)) {
-            out.where = AT_SAVED;
-            out.offset = saved;
-            saved += out.bytes;
-        } else {
+        placement out = in;
+        plan->forward_middle[i] = 0;
+        if (!ftte_layer_in_place(m, i)) {
             out.where = other_end(in);
+            out.offset = 0;
+            out.bytes = c->batch * ftte_out_size(layer) * (int32_t)sizeof(float);
+            if (plan->training && floats_read(c, l0, i)) {
+                out.where = AT_SAVED;
+                out.offset = saved;
+                saved += out.bytes;
+            }
+            int32_t low = at(in, AT_LOW) + at(out, AT_LOW);
+            plan->forward_middle[i] = low;
+            phase(pk, low + at(in, AT_HIGH) + at(out, AT_HIGH), 0,
+                  ftte_layer_forward_scratch(layer, c->batch));
         }
         values[i] = out;
-        int32_t low = at(in, AT_LOW) + at(out, AT_LOW);
-        plan->forward_middle[i] = low;
-        phase(pk, low + at(in, AT_HIGH) + at(out, AT_HIGH), 0,
-              ftte_layer_forward_scratch(layer, c->batch));
+        int32_t bytes = plan->training ? aux_bytes(c, l0, out.where == AT_SAVED,
+                                                   in.where == AT_SAVED || in.where == AT_CALLER, i)
+                                       : 0;
+        aux[i] = bytes ? saved : -1;
+        saved += bytes;
     }
     return saved;
 }
@@ -184,8 +207,9 @@ static ftte_status build(const ftte_train_config *c, int training, ftte_plan *pl
         mem->params_flash += (all - in_ram) * (int32_t)sizeof(float);
     }
     placement values[FTTE_MAX_LAYERS], grads[FTTE_MAX_LAYERS];
+    int32_t aux[FTTE_MAX_LAYERS];
     peak pk = {0, 0, 0, 0};
-    mem->saved_activations = forward_phases(c, p, values, &pk);
+    mem->saved_activations = forward_phases(c, p, values, aux, &pk);
     for (int32_t i = 0; i < c->model->num_layers; i++) grads[i].where = AT_CALLER;
     if (training) backward_phases(c, p, values, grads, &pk);
     int32_t saved_base = mem->params_ram + mem->optimizer_state;
@@ -197,6 +221,7 @@ static ftte_status build(const ftte_train_config *c, int training, ftte_plan *pl
     for (int32_t i = 0; i < c->model->num_layers; i++) {
         p->value_offset[i] = offset_of(values[i], saved_base, p->working_base, pk.bytes);
         p->grad_offset[i] = offset_of(grads[i], saved_base, p->working_base, pk.bytes);
+        p->aux_offset[i] = aux[i] >= 0 ? saved_base + aux[i] : -1;
     }
     return FTTE_OK;
 }

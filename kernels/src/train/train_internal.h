@@ -42,17 +42,20 @@ int32_t ftte_layer_backward_scratch(const ftte_layer *layer, int32_t n, int need
                                     int needs_weight_grad);
 
 /* Forward of one layer over the runs of its update; weights come from the arena for trainable
- * rows (params, NULL when none) and from the layer table otherwise. */
+ * rows (params, NULL when none) and from the layer table otherwise. aux, when not NULL,
+ * receives what the backward pass keeps instead of the float values (ReLU/ReLU6 mask, max-pool
+ * argmax). */
 ftte_status ftte_layer_forward(const ftte_layer *layer, const ftte_layer_update *update,
                                const float *params, int32_t n, const float *input, float *output,
-                               float *scratch);
+                               float *scratch, void *aux);
 
 /* grad_input += d loss / d input (zeroed by the caller); input/output are the saved forward
- * values the operator needs (may be NULL when it needs none). */
+ * values the operator needs, or aux its saved mask / argmax (unused ones may be NULL). */
 ftte_status ftte_layer_backward_input(const ftte_layer *layer, const ftte_layer_update *update,
                                       const float *params, int32_t n, const float *input,
-                                      const float *output, const float *grad_output,
-                                      float *grad_input, float *scratch);
+                                      const float *output, const void *aux,
+                                      const float *grad_output, float *grad_input,
+                                      float *scratch);
 
 /* grad_weights (trainable rows, packed) and grad_bias += gradients (zeroed by the caller);
  * either may be NULL when not trained. */

@@ -63,8 +63,9 @@ static ftte_status backward_layer(const step_context *s, int32_t i) {
         if (!ftte_layer_in_place(plan->config.model, i))
             zero(g_in, s->n * ftte_shape_size(layer->in));
         const float *params = plan->param_offset[i] >= 0 ? at(s->arena, plan->param_offset[i]) : 0;
+        const void *aux = plan->aux_offset[i] >= 0 ? s->arena + plan->aux_offset[i] : 0;
         status = ftte_layer_backward_input(layer, &u, params, s->n, in,
-                                           at(s->arena, plan->value_offset[i]), g_out, g_in,
+                                           at(s->arena, plan->value_offset[i]), aux, g_out, g_in,
                                            scratch);
         if (status != FTTE_OK) return status;
     }
