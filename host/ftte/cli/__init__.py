@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftte.cli import convert, demo, plan
+from ftte.cli import convert, demo, plan, run
 
-COMMANDS = {"demo": demo, "convert": convert, "plan": plan}
+COMMANDS = {"demo": demo, "convert": convert, "plan": plan, "run": run}
 
 
 def main(argv: list[str] | None = None) -> int:

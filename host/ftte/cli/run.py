@@ -1,0 +1,96 @@
+"""Run a fleet: train one model on many boards with a federated strategy (`ftte run fleet.toml`).
+
+`ftte run fleet.toml` runs the config (docs/coordinator.md); `--resume` continues the run stored
+in its output dir (after a crash or kill, nothing accepted is lost). `ftte run --inprocess N`
+needs no config: N in-process boards train a reference model. Metrics go to
+<dir>/metrics.jsonl, the run state to <dir>/run.sqlite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from rich.console import Console
+
+from ftte.aggregation import STRATEGIES
+from ftte.fleet.config import PARTITIONS, START_MODES, RunConfig, load_config, parse_config
+from ftte.zoo import REFERENCE_MODELS
+
+EMULATED_NOT_YET = ("emulated boards (the native firmware on pseudo-terminals) arrive with the firmware "
+                    "and its serial board link, which host/ftte does not have yet; use --inprocess N "
+                    "for the same run with in-process boards")
+
+
+def add_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", help="fleet.toml (see docs/coordinator.md)")
+    parser.add_argument("--resume", action="store_true", help="continue the run stored in the output dir")
+    parser.add_argument("--inprocess", type=int, metavar="N", help="no config: N in-process boards")
+    parser.add_argument("--emulated", type=int, metavar="N", help="no config: N native firmware boards on ptys")
+    quick = parser.add_argument_group("with --inprocess")
+    quick.add_argument("--model", default="digits_mlp", choices=sorted(REFERENCE_MODELS))
+    quick.add_argument("--strategy", default="ftte", choices=sorted(STRATEGIES))
+    quick.add_argument("--start", default="pretrained", choices=START_MODES)
+    quick.add_argument("--partition", default="iid", choices=PARTITIONS)
+    quick.add_argument("--alpha", type=float, default=0.5, help="Dirichlet alpha (default 0.5)")
+    quick.add_argument("--ram", default="32KB", help="each board's RAM for training (default 32KB)")
+    quick.add_argument("--out", default="runs/inprocess", help="output dir (default runs/inprocess)")
+    quick.add_argument("--seed", type=int, default=0)
+    stop = parser.add_argument_group("stopping (override the config's [stop])")
+    stop.add_argument("--max-versions", type=int)
+    stop.add_argument("--target-accuracy", type=float)
+    stop.add_argument("--max-seconds", type=float)
+    parser.add_argument("--no-progress", action="store_true", help="no live display")
+
+
+def quick_config(args: argparse.Namespace) -> RunConfig:
+    """The config `--inprocess N` stands for."""
+    return parse_config({
+        "model": {"name": args.model},
+        "data": {"partition": args.partition, "alpha": args.alpha, "seed": args.seed},
+        "start": {"mode": args.start},
+        "strategy": {"name": args.strategy},
+        "boards": [{"inprocess": args.inprocess, "ram": args.ram}],
+        "stop": {"max_versions": 50},
+        "run": {"seed": args.seed},
+        "output": {"dir": args.out},
+    }, source="--inprocess")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ftte.coordinator.progress import LiveProgress
+    from ftte.coordinator.session import open_run, with_overrides
+
+    console = Console()
+    if args.emulated is not None:
+        console.print(f"ftte run --emulated: {EMULATED_NOT_YET}", style="red")
+        return 2
+    if (args.config is None) == (args.inprocess is None):
+        raise ValueError("give a fleet.toml, or --inprocess N (not both)")
+    if args.inprocess is not None and args.inprocess < 1:
+        raise ValueError("--inprocess needs N >= 1")
+    config = load_config(args.config) if args.config else quick_config(args)
+    config = with_overrides(config, max_versions=args.max_versions, target_accuracy=args.target_accuracy,
+                            max_seconds=args.max_seconds)
+    show = config.output.progress and not args.no_progress and console.is_terminal
+    display = LiveProgress(config.stop.max_versions) if show else None
+    fleet = open_run(config, resume=args.resume, sinks=(display,) if display else ())
+    start, sel, strategy = fleet.start, fleet.selection, fleet.strategy
+    resumed = f" (resumed at version {strategy.version}, {len(strategy.pending)} pending)" if fleet.resumed else ""
+    console.print(f"[bold]{fleet.model.name}[/] on {fleet.data.name}, {len(fleet.boards)} boards, "
+                  f"strategy {strategy.name}{resumed}")
+    console.print(f"update spec: {sel.label}: {sel.memory.trainable_params:,} trainable parameters, "
+                  f"{sel.memory.total:,} B arena (budget {sel.budget:,} B)")
+    console.print(f"starting point: {start['mode']}, {start['detail']}: test accuracy {start['accuracy']:.1%}")
+    with display if display else contextlib.nullcontext():
+        summary = asyncio.run(fleet.run())
+    accuracy = "n/a" if summary.accuracy is None else f"{summary.accuracy:.1%}"
+    console.print(f"stopped ({summary.reason}) at version {summary.version}: test accuracy {accuracy} "
+                  f"(from {start['accuracy']:.1%}, {start['mode']}), {summary.accepted} updates accepted, "
+                  f"{summary.refused} refused, {(summary.bytes_down + summary.bytes_up) / 1024:.0f} KB moved, "
+                  f"{summary.seconds:.1f} s")
+    for board, reason in summary.dropped.items():
+        console.print(f"dropped {board}: {reason}", style="yellow")
+    console.print(f"metrics: {config.output_dir / 'metrics.jsonl'}, state: {config.output_dir / 'run.sqlite'}")
+    return 0
