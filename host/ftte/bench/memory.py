@@ -36,7 +36,8 @@ class Result:
     params_ram: int
     params_flash: int
     trainable: int
-    accuracy: float
+    accuracy: float  # mean over seeds
+    spread: float  # standard deviation over seeds
 
 
 def pretrain(reference, data: Dataset, epochs: int, seed: int) -> tuple[Model, np.ndarray]:
@@ -84,49 +85,54 @@ def fine_tune(model: Model, spec: UpdateSpec, data: Dataset, device: np.ndarray,
     return trainer.evaluate(data.x_test, data.y_test)
 
 
-def benchmark_model(name: str, steps: int, lr: float, seed: int) -> tuple[float, list[Result]]:
+def benchmark_model(name: str, steps: int, lr: float, seeds: list[int]) -> tuple[float, list[Result]]:
+    """Per spec, the accuracy over seeds (each seed: its own pretraining and fine-tuning); the
+    candidates come from the first seed's pretrained model."""
     reference = REFERENCE_MODELS[name]
     data = reference.data()
-    model, device = pretrain(reference, data, epochs=15, seed=seed)
-    start = Trainer(model.copy(), UpdateSpec.frozen(model), batch=16).evaluate(data.x_test, data.y_test)
+    pretrained = [pretrain(reference, data, epochs=15, seed=seed) for seed in seeds]
+    model, device = pretrained[0]
+    starts = [Trainer(m.copy(), UpdateSpec.frozen(m), batch=16).evaluate(data.x_test, data.y_test)
+              for m, _ in pretrained]
     full = plan_memory(model, UpdateSpec.full(model), batch=1)
-    budget = BUDGET_FRACTION * full.total
     importance = row_importance(model, data, device[:64])
     trial = {"full backprop": UpdateSpec.full(model), "bias only": UpdateSpec.bias_only(model)}
     sparse = {label: spec for label, spec in candidates(model, importance).items()
-              if plan_memory(model, spec, batch=1).total <= budget}
+              if plan_memory(model, spec, batch=1).total <= BUDGET_FRACTION * full.total}
     results = []
     for label, spec in {**trial, **sparse}.items():
         m = plan_memory(model, spec, batch=1)
-        accuracy = fine_tune(model, spec, data, device, steps, lr, seed)
+        accuracies = [fine_tune(p, spec, data, d, steps, lr, seed) for (p, d), seed in zip(pretrained, seeds)]
         results.append(Result(name, label, m.total, m.total / full.total, m.params_ram, m.params_flash,
-                              m.trainable_params, accuracy))
+                              m.trainable_params, float(np.mean(accuracies)), float(np.std(accuracies))))
     best = max((r for r in results if r.spec in sparse), key=lambda r: r.accuracy, default=None)
     kept = results[:2] + ([best] if best else [])
-    return start, kept + [r for r in results[2:] if r is not best]
+    return float(np.mean(starts)), kept + [r for r in results[2:] if r is not best]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500, help="batch-1 fine-tuning steps per spec")
     parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="pretrain + fine-tune repetitions")
     parser.add_argument("--all", action="store_true", help="list every candidate, not just the best")
     args = parser.parse_args(argv)
     print(f"# Training memory vs accuracy ({datetime.date.today()}, `python -m ftte.bench.memory"
-          f" --steps {args.steps}`)\n")
+          f" --steps {args.steps} --seeds {args.seeds}`)\n")
     print(f"Arena bytes at batch 1 from the C planner. Accuracy: pretrained on {SERVER_SHARE:.0%} of the"
           f" training data (15 epochs, full), then {args.steps} batch-1 SGD steps (lr {args.lr}) on the"
-          f" rest under each spec; test split.\n")
+          f" rest under each spec; test split; mean ± std over {args.seeds} seeds, each with its own"
+          f" pretraining. Sparse candidates: the top layers in full, or the last layer plus a subset of"
+          f" the channels below chosen by gradient norm.\n")
     print("| model | start acc. | update | arena RAM | % of full | params in RAM | params in flash |"
           " trainable | accuracy |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in REFERENCE_MODELS:
-        start, results = benchmark_model(name, args.steps, args.lr, args.seed)
+        start, results = benchmark_model(name, args.steps, args.lr, list(range(args.seeds)))
         for rank, r in enumerate(results if args.all else results[:3]):
             label = f"**{r.spec}** (best ≤{BUDGET_FRACTION:.0%})" if rank == 2 else r.spec
             print(f"| {name} | {start:.1%} | {label} | {r.arena:,} B | {r.fraction:.1%} | {r.params_ram:,} B"
-                  f" | {r.params_flash:,} B | {r.trainable:,} | {r.accuracy:.1%} |")
+                  f" | {r.params_flash:,} B | {r.trainable:,} | {r.accuracy:.1%} ± {r.spread:.1%} |")
     return 0
 
 
