@@ -206,8 +206,9 @@ def test_cli_inprocess_and_emulated(tmp_path, capsys):
     assert "differs from the stored run in [strategy]" in capsys.readouterr().err
     assert main(["run", "--inprocess", "3", "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
-    assert main(["run", "--emulated", "2"]) == 2
-    assert "emulated boards" in capsys.readouterr().out
+    assert main(["run", "--emulated", "2", "--out", str(tmp_path / "e"), "--max-versions", "3",
+                 "--no-progress"]) == 0
+    assert "stopped (max_versions) at version 3" in capsys.readouterr().out
     assert main(["run"]) == 2
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftte.cli import convert, demo, plan, run
+from ftte.cli import convert, demo, devices, plan, run
 
-COMMANDS = {"demo": demo, "convert": convert, "plan": plan, "run": run}
+COMMANDS = {"demo": demo, "convert": convert, "plan": plan, "run": run, "devices": devices}
 
 
 def main(argv: list[str] | None = None) -> int:

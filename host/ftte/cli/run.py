@@ -18,11 +18,6 @@ from ftte.aggregation import STRATEGIES
 from ftte.fleet.config import PARTITIONS, START_MODES, RunConfig, load_config, parse_config
 from ftte.zoo import REFERENCE_MODELS
 
-EMULATED_NOT_YET = ("emulated boards (the native firmware on pseudo-terminals) arrive with the firmware "
-                    "and its serial board link, which host/ftte does not have yet; use --inprocess N "
-                    "for the same run with in-process boards")
-
-
 def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="fleet.toml (see docs/coordinator.md)")
     parser.add_argument("--resume", action="store_true", help="continue the run stored in the output dir")
@@ -51,7 +46,8 @@ def quick_config(args: argparse.Namespace) -> RunConfig:
         "data": {"partition": args.partition, "alpha": args.alpha, "seed": args.seed},
         "start": {"mode": args.start},
         "strategy": {"name": args.strategy},
-        "boards": [{"inprocess": args.inprocess, "ram": args.ram}],
+        "boards": [{"emulated": args.emulated, "ram": args.ram} if args.emulated is not None
+                   else {"inprocess": args.inprocess, "ram": args.ram}],
         "stop": {"max_versions": 50},
         "run": {"seed": args.seed},
         "output": {"dir": args.out},
@@ -63,13 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from ftte.coordinator.session import open_run, with_overrides
 
     console = Console()
-    if args.emulated is not None:
-        console.print(f"ftte run --emulated: {EMULATED_NOT_YET}", style="red")
-        return 2
-    if (args.config is None) == (args.inprocess is None):
-        raise ValueError("give a fleet.toml, or --inprocess N (not both)")
-    if args.inprocess is not None and args.inprocess < 1:
-        raise ValueError("--inprocess needs N >= 1")
+    quick = args.inprocess if args.emulated is None else args.emulated
+    if (args.config is None) == (quick is None) or (args.inprocess is not None and args.emulated is not None):
+        raise ValueError("give a fleet.toml, or --inprocess N, or --emulated N (one of them)")
+    if quick is not None and quick < 1:
+        raise ValueError("--inprocess and --emulated need N >= 1")
     config = load_config(args.config) if args.config else quick_config(args)
     config = with_overrides(config, max_versions=args.max_versions, target_accuracy=args.target_accuracy,
                             max_seconds=args.max_seconds)

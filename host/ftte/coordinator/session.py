@@ -34,8 +34,6 @@ DATASETS = {"digits": digits, "digits28": digits_28, "accelerometer": accelerome
 NOT_YET = {
     "port": "serial boards (port = ...) need the serial board link, which host/ftte does not have yet "
             "(it comes with the firmware/protocol work); use inprocess = N meanwhile",
-    "emulated": "emulated boards (the native firmware on pseudo-terminals) arrive with the firmware and "
-                "its serial link, which host/ftte does not have yet; use inprocess = N for the same run",
 }
 
 
@@ -222,6 +220,11 @@ def _boards(config: RunConfig, model: Model, data: Dataset, rest: np.ndarray) ->
     boards: list[Board] = []
     for i, (group, part) in enumerate(zip(groups, parts)):
         chosen = rest[part]
+        if group.kind == "emulated":  # the native firmware on a pty, driven through the serial link
+            from ftte.link.native import EmulatedBoard
+            boards.append(EmulatedBoard(f"emulated-{i:02d}", model, data.x_train[chosen], data.y_train[chosen],
+                                        group.ram, seed=config.run.seed * 1000 + i))
+            continue
         boards.append(InProcessBoard(f"inproc-{i:02d}", model, data.x_train[chosen], data.y_train[chosen], group.ram,
                                      seed=config.run.seed * 1000 + i, delay=group.delay, threads=group.threads,
                                      fail_after=group.fail_after, hang_after=group.hang_after))
