@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftte.cli import convert, demo, devices, plan, run
+from ftte.cli import convert, demo, devices, plan, run, simulate
 
-COMMANDS = {"demo": demo, "convert": convert, "plan": plan, "run": run, "devices": devices}
+COMMANDS = {"demo": demo, "convert": convert, "plan": plan, "run": run, "simulate": simulate, "devices": devices}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,12 +66,12 @@ class Coordinator:
         self._waiting: set[str] = set()
         self._finished = asyncio.Event()
         self._wake = asyncio.Event()
-        self._t0 = time.monotonic()
+        self._t0 = _now()
 
     # ---------------------------------------------------------------- the run
 
     async def run(self, boards: Sequence[Board]) -> Summary:
-        self._t0 = time.monotonic()
+        self._t0 = _now()
         for board in await asyncio.gather(*(self._join(b) for b in boards)):
             if board is not None:
                 self._live[board.info.board_id] = board
@@ -251,13 +251,22 @@ class Coordinator:
             self._finish("target_accuracy")
 
     def _elapsed(self) -> float:
-        return round(self._elapsed0 + time.monotonic() - self._t0, 6)
+        return round(self._elapsed0 + _now() - self._t0, 6)
 
     async def _close(self, board: Board) -> None:
         try:
             await asyncio.wait_for(board.close(), self.task_timeout)
         except Exception:  # noqa: BLE001 - closing must not fail the run
             pass
+
+
+def _now() -> float:
+    """The running event loop's clock: time.monotonic() on asyncio's own loops, simulated
+    seconds on ftte.sim's virtual-clock loop (so `time` in the metrics is simulated time there)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:  # no loop running (the constructor may be called outside one)
+        return time.monotonic()
 
 
 def _describe(error: BaseException, timeout: float) -> str:

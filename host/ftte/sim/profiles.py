@@ -1,0 +1,199 @@
+"""Board and link profiles, and the cost model that turns a task into simulated seconds.
+
+A board's compute time follows the model's multiply-accumulates (MACs), counted by the C
+kernels themselves (`ftte_layer_macs`), and what the update spec makes a training step run:
+
+    forward:          every layer, every sample
+    backward, input:  only layers above the lowest trainable layer (nothing below it is
+                      back-propagated: the C trainer stops there)
+    backward, weight: only the trainable rows (full layer, or the selected channels)
+
+    seconds = samples * sum(MACs x instructions/MAC of that op and direction)
+              * isa_factor * cycles_per_instruction / clock
+
+Instructions per MAC are measured on a Cortex-M4F (`python -m ftte.bench.instructions`:
+arm-none-eabi-gcc -O2 build, executed instructions counted in unicorn). Other cores scale
+them by `isa_factor` (instructions relative to Thumb-2 + FPv4) and `cpi` (cycles per
+instruction): those two are stated assumptions, not measurements, and every profile says so.
+
+A link moves `bytes` in  latency + bytes / goodput + chunks x turnaround  seconds, where
+goodput is the PHY rate times the framing efficiency measured for the wire protocol
+(docs/protocol.md: 1 KB frames, with ACKs), and turnaround is the stop-and-wait ACK of each
+chunk. Profiles, links and their sources: docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from ftte.model import Model, UpdateSpec
+
+# ---------------------------------------------------------------------------------------------
+# Instructions per MAC on a Cortex-M4F
+# ---------------------------------------------------------------------------------------------
+
+IPM_SOURCE = ("python -m ftte.bench.instructions (Cortex-M4F, arm-none-eabi-gcc 12.2 -O2, unicorn; "
+              "2026-11-29, git 8d63a00 with the conv kernels of that day)")
+# (op, direction) -> instructions per MAC; dense: batch 1 and batch 8 measured separately.
+IPM_M4F: dict[tuple[str, str], float] = {
+    ("dense", "forward"): 2.54, ("dense", "backward_input"): 2.43, ("dense", "backward_weight"): 3.39,
+    ("dense8", "forward"): 1.71, ("dense8", "backward_input"): 1.79, ("dense8", "backward_weight"): 1.96,
+    ("conv2d", "forward"): 1.87, ("conv2d", "backward_input"): 1.94, ("conv2d", "backward_weight"): 1.68,
+    ("pointwise_conv2d", "forward"): 1.93, ("pointwise_conv2d", "backward_input"): 1.90,
+    ("pointwise_conv2d", "backward_weight"): 1.65,
+    ("depthwise_conv2d", "forward"): 2.46, ("depthwise_conv2d", "backward_input"): 2.46,
+    ("depthwise_conv2d", "backward_weight"): 2.44,
+    ("conv1d", "forward"): 2.30, ("conv1d", "backward_input"): 2.47, ("conv1d", "backward_weight"): 1.79,
+}
+IPM_DEFAULT = 2.5  # an operator the benchmark does not cover
+
+
+def instructions_per_mac(op: str, direction: str, batch: int = 1) -> float:
+    key = "dense8" if op == "dense" and batch >= 4 else op
+    return IPM_M4F.get((key, direction), IPM_DEFAULT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Links
+# ---------------------------------------------------------------------------------------------
+
+WIRE_EFFICIENCY = 0.95  # docs/protocol.md: 1 KB frames, 10 KB task, ACKs counted (95.0 %)
+CHUNK = 1008            # data bytes per 1 KB frame (docs/protocol.md)
+
+
+@dataclass(frozen=True)
+class Link:
+    """How long moving n payload bytes takes: latency + n / goodput + ceil(n / chunk) x turnaround."""
+
+    name: str
+    rate: float        # payload bytes/s of the PHY or UART before our framing
+    latency: float     # seconds per transfer (request/response set-up)
+    turnaround: float  # seconds per chunk waiting for its ACK (stop and wait)
+    source: str
+
+    @property
+    def goodput(self) -> float:
+        return self.rate * WIRE_EFFICIENCY
+
+    def seconds(self, payload: int) -> float:
+        if payload <= 0:
+            return self.latency
+        return self.latency + payload / self.goodput + math.ceil(payload / CHUNK) * self.turnaround
+
+
+LINKS: dict[str, Link] = {link.name: link for link in (
+    Link("uart115200", 115200 / 10, 0.002, 0.001,
+         "8N1 UART: 10 bits per byte; ~1 ms USB-serial turnaround per ACK (USB full-speed frame)"),
+    Link("uart921600", 921600 / 10, 0.002, 0.001,
+         "8N1 UART: 10 bits per byte; ~1 ms USB-serial turnaround per ACK (USB full-speed frame)"),
+    Link("ble1m", 90_000, 0.030, 0.0075,
+         "BLE 1M PHY with data length extension: ~0.72 Mbit/s application throughput (Nordic S140 "
+         "SoftDevice throughput figures, best case); one 7.5 ms connection interval per ACK; 30 ms set-up"),
+    Link("ble2m", 160_000, 0.030, 0.0075,
+         "BLE 2M PHY with data length extension: ~1.3 Mbit/s application throughput (Nordic S140 "
+         "SoftDevice throughput figures, best case); one 7.5 ms connection interval per ACK; 30 ms set-up"),
+)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Boards
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BoardProfile:
+    name: str
+    core: str
+    clock_mhz: float
+    sram: int          # bytes of RAM on the chip (datasheet)
+    flash: int         # bytes of flash the model's weights can use (datasheet)
+    train_ram: int     # bytes this profile gives the training arena by default (assumption)
+    links: tuple[str, ...]  # links the board has; the first is its default
+    isa_factor: float  # instructions per MAC relative to the Cortex-M4F measurement
+    cpi: float         # cycles per instruction (assumption)
+    source: str
+
+    @property
+    def link(self) -> Link:
+        return LINKS[self.links[0]]
+
+    def with_link(self, name: str) -> "BoardProfile":
+        if name not in self.links:
+            raise ValueError(f"{self.name} has no {name} link (it has {', '.join(self.links)})")
+        return replace(self, links=(name,) + tuple(n for n in self.links if n != name))
+
+    def seconds_for(self, instructions: float) -> float:
+        return instructions * self.isa_factor * self.cpi / (self.clock_mhz * 1e6)
+
+
+KB = 1024
+PROFILES: dict[str, BoardProfile] = {p.name: p for p in (
+    BoardProfile("nrf52840", "Cortex-M4F", 64, 256 * KB, 1024 * KB, 64 * KB, ("ble2m", "ble1m", "uart115200"),
+                 1.0, 1.25,
+                 "Nordic nRF52840 Product Specification v1.7: 64 MHz Cortex-M4F, 256 KB RAM, 1 MB flash, "
+                 "BLE 5 (1M and 2M PHY). Instructions/MAC measured (M4F); CPI 1.25 assumed (FPU MAC and "
+                 "loads take 2-3 cycles, most others 1)"),
+    BoardProfile("esp32", "Xtensa LX6 (1 of 2 cores)", 240, 520 * KB, 4096 * KB, 128 * KB,
+                 ("uart921600", "uart115200", "ble1m"), 1.0, 1.25,
+                 "Espressif ESP32 Datasheet v4.x: dual-core Xtensa LX6 up to 240 MHz with a single-precision "
+                 "FPU, 520 KB SRAM, 4 MB flash (module), BLE 4.2 (1M PHY only). Instruction count assumed equal "
+                 "to the M4F's (madd.s FPU); CPI 1.25 assumed"),
+    BoardProfile("esp32c3", "RISC-V RV32IMC, no FPU", 160, 400 * KB, 4096 * KB, 96 * KB,
+                 ("ble2m", "ble1m", "uart921600", "uart115200"), 25.0, 1.1,
+                 "Espressif ESP32-C3 Datasheet v1.x: single-core RV32IMC up to 160 MHz, no FPU, 400 KB SRAM, "
+                 "4 MB flash, BLE 5 (1M and 2M PHY). float32 runs in libgcc soft-float (__mulsf3 + __addsf3, "
+                 "~50 instructions a MAC): isa_factor 25 is an estimate, not a measurement"),
+    BoardProfile("cortex-m7", "Cortex-M7 (STM32H743 class)", 480, 1024 * KB, 2048 * KB, 256 * KB,
+                 ("uart921600", "uart115200"), 1.0, 0.7,
+                 "ST STM32H743 datasheet (DS12110): 480 MHz Cortex-M7 with FPU, 1 MB RAM, 2 MB flash; same "
+                 "Thumb-2 instruction count as the M4F; CPI 0.7 assumed (dual issue, caches on)"),
+)}
+
+
+def profile(name: str) -> BoardProfile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown board profile {name!r}; known: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Work of a task
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TaskWork:
+    """Per training sample of one (model, spec): MACs and M4F instructions, by direction."""
+
+    forward_macs: int
+    backward_input_macs: int
+    backward_weight_macs: int
+    instructions: float  # M4F instructions per sample (forward + backward)
+
+    @property
+    def macs(self) -> int:
+        return self.forward_macs + self.backward_input_macs + self.backward_weight_macs
+
+
+def task_work(model: Model, spec: UpdateSpec, batch: int = 1) -> TaskWork:
+    """MACs and instructions of one training sample under `spec` (see the module doc)."""
+    from ftte.train.table import LayerTable
+
+    table = LayerTable(model)
+    modes = [u.mode for u in spec.layers]
+    trainable = [i for i, m in enumerate(modes) if m != "frozen"]
+    lowest = min(trainable) if trainable else len(modes)
+    fwd = bin_ = bw = 0
+    instructions = 0.0
+    for i, layer in enumerate(model.layers):
+        macs = int(table.macs(i))
+        fwd += macs
+        instructions += macs * instructions_per_mac(layer.op, "forward", batch)
+        if i > lowest:
+            bin_ += macs
+            instructions += macs * instructions_per_mac(layer.op, "backward_input", batch)
+        if modes[i] in ("full", "channels"):
+            rows = layer.channels if modes[i] == "full" else len(spec.layers[i].channels)
+            share = macs * rows // max(layer.channels, 1)
+            bw += share
+            instructions += share * instructions_per_mac(layer.op, "backward_weight", batch)
+    return TaskWork(fwd, bin_, bw, instructions)
