@@ -138,6 +138,16 @@ static ftte_slice random_slice(int32_t channels) {
 
 static int32_t row_len(const ftte_layer *l) { return l->kernel_h * l->kernel_w * l->in.c; }
 
+/* The scratch each kernel documents (direction 0 forward, 1 backward_input, 2 backward_weight):
+ * four zero-padded input windows for the forward; four grad_output windows for the stride-1
+ * backward to the input (none at other strides, which go tap by tap); none for the weights. */
+static int32_t scratch_floats(const ftte_layer *l, int direction) {
+    if (direction == 0) return 4 * row_len(l);
+    if (direction == 1 && l->stride_h == 1 && l->stride_w == 1)
+        return 4 * l->kernel_h * l->kernel_w * l->out.c;
+    return 0;
+}
+
 /* Input element (b, y, x, c), zero outside the input. */
 static double in_at(const ftte_layer *l, const float *input, int32_t b, int32_t y, int32_t x,
                     int32_t c) {
@@ -238,7 +248,7 @@ static void check_case(const conv_api *api, const ftte_layer *l, int32_t n, ftte
                                     sizeof(double) * (size_t)(s.count * len));
 
     int32_t bytes = api->forward_size(l, n);
-    FTTE_CHECK(bytes >= len * (int32_t)sizeof(float));
+    FTTE_CHECK(bytes == scratch_floats(l, 0) * (int32_t)sizeof(float));
     float *scratch = scratch_of(bytes);
     FTTE_CHECK(api->forward(l, n, s, input, weights, bias, output, scratch) == FTTE_OK);
     ref_forward(l, n, s, input, weights, bias, output, want);
@@ -251,7 +261,7 @@ static void check_case(const conv_api *api, const ftte_layer *l, int32_t n, ftte
     free(scratch);
 
     bytes = api->backward_input_size(l, n);
-    FTTE_CHECK(bytes >= len * (int32_t)sizeof(float));
+    FTTE_CHECK(bytes == scratch_floats(l, 1) * (int32_t)sizeof(float));
     scratch = scratch_of(bytes);
     ref_backward_input(l, n, s, grad_output, weights, grad_input, want);
     FTTE_CHECK(api->backward_input(l, n, s, grad_output, weights, grad_input, scratch) ==
@@ -260,7 +270,7 @@ static void check_case(const conv_api *api, const ftte_layer *l, int32_t n, ftte
     free(scratch);
 
     bytes = api->backward_weight_size(l, n);
-    FTTE_CHECK(bytes >= len * (int32_t)sizeof(float));
+    FTTE_CHECK(bytes == scratch_floats(l, 2) * (int32_t)sizeof(float));
     scratch = scratch_of(bytes);
     ref_backward_weight(l, n, s, input, grad_output, grad_weights, want);
     FTTE_CHECK(api->backward_weight(l, n, s, input, grad_output, grad_weights, scratch) ==
@@ -317,6 +327,39 @@ static void test_conv2d_larger(void) {
         FTTE_CHECK(ftte_layer_validate(&l) == FTTE_OK);
         check_case(&conv2d, &l, g[7], (ftte_slice){0, l.out.c}, 1);
         check_case(&conv2d, &l, g[7], (ftte_slice){1, l.out.c - 2}, 1);
+    }
+}
+
+/* Long rows at stride 1, where the kernels go a run of 4-position passes at a time along an
+ * output row (windows in place) between the edges (windows copied): the forward's 6- and
+ * 4-channel tiles, the backward's gather of grad_output windows two taps at a time
+ * (adjacent windows) and one at a time, for every input channel count mod 4, and the weight
+ * gradient's 4x4, 8xN and 1xN tiles. Also stride 2 along x with stride 1 along y. */
+static void test_conv_long_rows(void) {
+    for (int32_t t = 0; t < 150; t++) {
+        const conv_api *api = rnd(0, 1) ? &conv1d : &conv2d;
+        ftte_layer l;
+        memset(&l, 0, sizeof l);
+        l.op = api->op;
+        l.kernel_w = rnd(1, 5);
+        l.stride_w = rnd(0, 5) ? 1 : 2;
+        l.pad_left = rnd(0, l.kernel_w - 1 < 2 ? l.kernel_w - 1 : 2);
+        l.in.w = rnd(8, 40);
+        if (api->op == FTTE_OP_CONV1D) {
+            l.in.h = l.out.h = l.kernel_h = l.stride_h = 1;
+        } else {
+            l.kernel_h = rnd(1, 3);
+            l.stride_h = 1;
+            l.pad_top = rnd(0, l.kernel_h - 1);
+            l.in.h = rnd(1, 6);
+            l.out.h = l.in.h + 2 * l.pad_top - l.kernel_h + 1;
+            if (l.out.h < 1) l.out.h = 1;
+        }
+        l.out.w = (l.in.w + 2 * l.pad_left - l.kernel_w) / l.stride_w + 1;
+        l.in.c = rnd(1, 9);
+        l.out.c = rnd(1, 4) == 4 ? rnd(12, 20) : rnd(1, 11);
+        if (ftte_layer_validate(&l) != FTTE_OK) continue;
+        check_case(api, &l, rnd(1, 2), random_slice(l.out.c), rnd(0, 3) != 0);
     }
 }
 
@@ -405,7 +448,10 @@ static void finite_differences(const conv_api *api, int32_t cases) {
         float *r = ftte_test_random_buffer(out_count);
         float *output = filled(out_count, 0.0f);
         float *grad_input = filled(in_count, 0.0f), *grad_weights = filled(s.count * len, 0.0f);
-        float *scratch = scratch_of(api->forward_size(&l, n));
+        /* One scratch for all three kernels: the largest of their sizes. */
+        int32_t bytes = api->forward_size(&l, n);
+        if (api->backward_input_size(&l, n) > bytes) bytes = api->backward_input_size(&l, n);
+        float *scratch = scratch_of(bytes);
         FTTE_CHECK(api->backward_input(&l, n, s, r, weights, grad_input, scratch) == FTTE_OK);
         FTTE_CHECK(api->backward_weight(&l, n, s, input, r, grad_weights, scratch) == FTTE_OK);
         for (int32_t k = 0; k < 3; k++) {
@@ -602,11 +648,17 @@ static void errors(const conv_api *api) {
     EXPECT(api, &l, 1, all, FTTE_ERR_SHAPE); /* n = 2 would not be addressable on 32 bits */
     FTTE_CHECK(api->backward_input_size(&l, 2) == 0);
 
-    /* Buffer sizes: a fixed number of patches, 0 for a layer the kernels refuse. */
+    /* Buffer sizes: a fixed number of windows whatever the batch, 0 for a layer the kernels
+     * refuse. */
     FTTE_CHECK(api->forward_size(&good, 1) == api->forward_size(&good, 3));
-    FTTE_CHECK(api->forward_size(&good, 1) >= row_len(&good) * (int32_t)sizeof(float));
-    FTTE_CHECK(api->backward_input_size(&good, 1) >= row_len(&good) * (int32_t)sizeof(float));
-    FTTE_CHECK(api->backward_weight_size(&good, 1) >= row_len(&good) * (int32_t)sizeof(float));
+    FTTE_CHECK(api->backward_input_size(&good, 1) == api->backward_input_size(&good, 3));
+    FTTE_CHECK(api->forward_size(&good, 1) == 4 * row_len(&good) * (int32_t)sizeof(float));
+    FTTE_CHECK(api->backward_input_size(&good, 1) ==
+               4 * good.kernel_h * good.kernel_w * good.out.c * (int32_t)sizeof(float));
+    FTTE_CHECK(api->backward_weight_size(&good, 1) == 0);
+    l = good; l.stride_w = 2; l.out.w = 4; /* other strides go tap by tap: no windows */
+    FTTE_CHECK(ftte_layer_validate(&l) == FTTE_OK);
+    FTTE_CHECK(api->backward_input_size(&l, 1) == 0);
     FTTE_CHECK(api->forward_size(NULL, 1) == 0);
     l = good; l.op = FTTE_OP_DENSE;
     FTTE_CHECK(api->backward_weight_size(&l, 1) == 0);
@@ -616,6 +668,7 @@ static void test_conv2d_errors(void) { errors(&conv2d); }
 static void test_conv1d_errors(void) { errors(&conv1d); }
 
 FTTE_TEST_MAIN(test_conv2d_by_hand, test_conv2d_random, test_conv2d_all_slices,
-               test_conv2d_larger, test_conv1d_random, test_conv1d_matches_conv2d,
+               test_conv2d_larger, test_conv_long_rows, test_conv1d_random,
+               test_conv1d_matches_conv2d,
                test_conv2d_finite_differences, test_conv1d_finite_differences,
                test_conv2d_errors, test_conv1d_errors)

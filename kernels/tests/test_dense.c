@@ -255,6 +255,27 @@ static void check_all_cases(const rows_kernels *k, void (*check)(const rows_kern
     }
 }
 
+/* The register blocks of the row matmul at their edges: one row (the matrix-vector path, 16
+ * inputs at a time and the k % 16 left), 2-3 rows, 4 and more (4x4 tiles; 4x6 for the weight
+ * gradient, with in.c mod 6 left over), and output counts around 4. */
+static void test_register_block_edges(void) {
+    static const int32_t rows[] = {1, 2, 3, 4, 5, 8, 9};
+    static const int32_t ins[] = {15, 16, 17, 22, 23, 24, 31, 32, 33, 64, 70};
+    static const int32_t outs[] = {1, 3, 4, 5, 6, 7, 8, 10, 12, 13};
+    for (int32_t a = 0; a < COUNT(rows); a++)
+        for (int32_t b = 0; b < COUNT(ins); b++)
+            for (int32_t c = 0; c < COUNT(outs); c++) {
+                rows_case rc = make_case(&DENSE, rows[a], ins[b], outs[c]);
+                check_forward_case(&DENSE, &rc);
+                check_backward_input_case(&DENSE, &rc);
+                check_backward_weight_case(&DENSE, &rc);
+                rc = make_case(&POINTWISE, rows[a], ins[b], outs[c]);
+                check_forward_case(&POINTWISE, &rc);
+                check_backward_input_case(&POINTWISE, &rc);
+                check_backward_weight_case(&POINTWISE, &rc);
+            }
+}
+
 static void test_dense_forward(void) { check_all_cases(&DENSE, check_forward_case); }
 static void test_dense_backward_input(void) {
     check_all_cases(&DENSE, check_backward_input_case);
@@ -510,5 +531,6 @@ static void test_bias_backward_errors(void) {
 FTTE_TEST_MAIN(test_dense_forward, test_dense_backward_input, test_dense_backward_weight,
                test_pointwise_forward, test_pointwise_backward_input,
                test_pointwise_backward_weight, test_slices_compose, test_batch_chunks_accumulate,
-               test_dense_errors, test_pointwise_errors, test_buffer_sizes_are_zero,
+               test_register_block_edges, test_dense_errors, test_pointwise_errors,
+               test_buffer_sizes_are_zero,
                test_bias_backward, test_bias_backward_errors)

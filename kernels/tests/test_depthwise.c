@@ -239,6 +239,34 @@ static void test_depthwise_larger(void) {
     }
 }
 
+/* The 3x3 stride-1 fast path (internal/depthwise3x3.c): every padding, heights and widths
+ * from 1 up (single last rows, rows entirely under the padding, row pairs all inside and at
+ * the edges, rows shorter than the unrolled loop and of every length mod 3), outputs smaller
+ * than the padding allows (input rows and columns no window reaches, which the backward pass
+ * must leave alone), several samples, channel slices. */
+static void test_depthwise_3x3_stride1(void) {
+    for (int32_t t = 0; t < 500; t++) {
+        ftte_layer l;
+        memset(&l, 0, sizeof l);
+        l.op = FTTE_OP_DEPTHWISE_CONV2D;
+        l.kernel_h = l.kernel_w = 3;
+        l.stride_h = l.stride_w = 1;
+        l.pad_top = rnd(0, 2);
+        l.pad_left = rnd(0, 2);
+        l.in.h = rnd(1, 4) == 4 ? rnd(10, 17) : rnd(1, 9);
+        l.in.w = rnd(1, 4) == 4 ? rnd(10, 17) : rnd(1, 9);
+        /* (out - 1) - pad < in and at least one row: from 1 to in + pad outputs, the "same"
+         * output (in + 2 pad - 2) most of the time when it is valid. */
+        const int32_t most_h = l.in.h + l.pad_top, most_w = l.in.w + l.pad_left;
+        const int32_t same_h = l.in.h + 2 * l.pad_top - 2, same_w = l.in.w + 2 * l.pad_left - 2;
+        l.out.h = rnd(0, 2) && same_h >= 1 && same_h <= most_h ? same_h : rnd(1, most_h);
+        l.out.w = rnd(0, 2) && same_w >= 1 && same_w <= most_w ? same_w : rnd(1, most_w);
+        l.in.c = l.out.c = rnd(1, 9);
+        if (ftte_layer_validate(&l) != FTTE_OK) continue; /* windows that miss the input */
+        check_case(&l, rnd(1, 3), random_slice(l.out.c), rnd(0, 3) != 0);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Hand-computed case and finite differences                                                 */
 /* ---------------------------------------------------------------------------------------- */
@@ -468,5 +496,6 @@ static void test_depthwise_errors(void) {
     check_case(&l, 2, all, 1);
 }
 
-FTTE_TEST_MAIN(test_depthwise_by_hand, test_depthwise_random, test_depthwise_all_slices,
-               test_depthwise_larger, test_depthwise_finite_differences, test_depthwise_errors)
+FTTE_TEST_MAIN(test_depthwise_by_hand, test_depthwise_random, test_depthwise_3x3_stride1,
+               test_depthwise_all_slices, test_depthwise_larger,
+               test_depthwise_finite_differences, test_depthwise_errors)

@@ -9,8 +9,8 @@ ftte_status ftte_conv1d_backward_input(const ftte_layer *layer, int32_t n, ftte_
                                     grad_input, scratch);
 }
 
-/* The scratch holds a fixed number of patch gradients, whatever the batch. */
+/* Stride 1: four zero-padded grad_output windows, whatever the batch; other strides: none. */
 int32_t ftte_conv1d_backward_input_get_buffer_size(const ftte_layer *layer, int32_t n) {
     (void)n;
-    return ftte_conv_buffer_size(layer, FTTE_OP_CONV1D);
+    return ftte_conv_backward_input_scratch(layer, FTTE_OP_CONV1D);
 }

@@ -9,8 +9,8 @@ ftte_status ftte_conv1d_forward(const ftte_layer *layer, int32_t n, ftte_slice s
                              scratch);
 }
 
-/* The scratch holds a fixed number of im2col patches, whatever the batch. */
+/* Four zero-padded input windows (for windows over the padding), whatever the batch. */
 int32_t ftte_conv1d_forward_get_buffer_size(const ftte_layer *layer, int32_t n) {
     (void)n;
-    return ftte_conv_buffer_size(layer, FTTE_OP_CONV1D);
+    return ftte_conv_forward_scratch(layer, FTTE_OP_CONV1D);
 }

@@ -9,8 +9,8 @@ ftte_status ftte_conv2d_backward_weight(const ftte_layer *layer, int32_t n, ftte
                                      grad_weights, scratch);
 }
 
-/* The scratch holds a fixed number of im2col patches, whatever the batch. */
+/* None: the sums stay in registers (the scratch argument is kept for a uniform API). */
 int32_t ftte_conv2d_backward_weight_get_buffer_size(const ftte_layer *layer, int32_t n) {
     (void)n;
-    return ftte_conv_buffer_size(layer, FTTE_OP_CONV2D);
+    return ftte_conv_backward_weight_scratch(layer, FTTE_OP_CONV2D);
 }

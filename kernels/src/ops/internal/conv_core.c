@@ -1,12 +1,37 @@
 /*
- * The convolution behind the conv2d and conv1d kernels.
+ * The convolution behind the conv2d and conv1d kernels (a conv1d is a conv2d of height 1).
  *
- * Output positions (flattened over batch, out.h, out.w) go in passes of FTTE_CONV_POSITIONS.
- * A position's window is kernel_h rows of kernel_w * in.c contiguous floats: used in place
- * when the window lies inside the input (most positions), else as a zero-padded copy in its
- * scratch slot (im2col of that position only). The inner loops run along one window row for
- * 4 positions x 4 output channels: per step 4 window loads and 4 weight loads feed 16
- * multiply-accumulates, with no padding test.
+ * Every direction is a register-tiled product: 16 to 24 accumulators, each step of the
+ * reduction loading one operand per tile row and one per tile column (a 4 x 4 tile: 8 loads
+ * for 16 multiply-accumulates, 26 instructions on a Cortex-M4F; 6 x 4: 10 for 24, 36). What
+ * the tile holds and what it reduces over differ:
+ *
+ *  forward          y[p][o] = b[o] + window(p) . w[o]. Tiles of 4 output positions x 6 (or
+ *                   4, or 1) output channels, reduced over the window: kernel_h runs of
+ *                   kernel_w * in.c contiguous input floats, in place, or copied with zeros
+ *                   where the windows hang over the input's edge.
+ *  backward_input   stride 1: the forward turned around. An input position takes the window
+ *                   of grad_output around it against the weights' taps in reverse order:
+ *                   gx[p][c] += sum over taps t, outputs o of window(p)[t][o] * w[o][T-1-t][c].
+ *                   Tiles of 4 input positions x 4 (3, 2, 1) input channels, each gradient
+ *                   read and written once; where the 4 windows are one pixel apart, two taps
+ *                   share their loads (sum_outputs2).
+ *                   Other strides: tap by tap. The output positions whose window puts tap t
+ *                   inside the input form a rectangle; 4 of them x 4 input channels at a time,
+ *                   gx[pixel under t][c] += sum_o gy[p][o] * w[o][t][c].
+ *  backward_weight  tap by tap: gw[o][t][c] += sum over the tap's rectangle of positions of
+ *                   gy[p][o] * input[pixel under t][c]. Tiles of 4 output x 4 input channels
+ *                   (8 x 1-3 for a pixel's last channels) stay in registers over every position
+ *                   of the rectangle (in place; no scratch).
+ *
+ * The windows of 4 positions are read by passes. Along an output row, clear of its edges,
+ * passes come in runs, one call for the run, each pass a few pointer steps after the last.
+ *
+ * Loops step pointers and stop at an end pointer (no index): so written, GCC folds each
+ * sequential load's pointer step into the load (post-increment) and keeps one register per
+ * pointer, where from p[i] it derives some pointers from others at an extra add per load.
+ * Tile functions are compiled out of line (FTTE_NOINLINE), one per tile shape: within the
+ * loops over tiles, GCC spills their pointers.
  */
 #include "conv_core.h"
 
@@ -14,10 +39,11 @@
 
 #include "ftte_kernels.h"
 
-/* The blocked loops below are written out for exactly 4 positions. */
 typedef char ftte_conv_positions_must_be_4[FTTE_CONV_POSITIONS == 4 ? 1 : -1];
 
-#define BLOCK 4 /* output channels per pass */
+/* ---------------------------------------------------------------------------------------- */
+/* Checks and scratch                                                                        */
+/* ---------------------------------------------------------------------------------------- */
 
 ftte_status ftte_conv_check(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice) {
     if (layer == NULL) return FTTE_ERR_ARG;
@@ -36,12 +62,15 @@ ftte_status ftte_conv_check(const ftte_layer *layer, int32_t op, int32_t n, ftte
     return FTTE_OK;
 }
 
-/* Floats in one weight row (and one patch) of a checked layer; 0 when the scratch bytes
- * would not fit an int32. */
-static int32_t row_length(const ftte_layer *l) {
-    const int64_t len = (int64_t)l->kernel_h * l->kernel_w * l->in.c;
+/* Floats in a window of `channels` channels (kernel_h * kernel_w * channels); 0 when four of
+ * them would not fit an int32 of bytes. */
+static int32_t window_length(const ftte_layer *l, int32_t channels) {
+    const int64_t len = (int64_t)l->kernel_h * l->kernel_w * channels;
     return len <= FTTE_CONV_MAX_ROW ? (int32_t)len : 0;
 }
+
+/* Floats in one weight row (and one input window) of a checked layer; 0 if too long. */
+static int32_t row_length(const ftte_layer *l) { return window_length(l, l->in.c); }
 
 static ftte_status check(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice) {
     ftte_status status = ftte_conv_check(layer, op, n, slice);
@@ -49,216 +78,450 @@ static ftte_status check(const ftte_layer *layer, int32_t op, int32_t n, ftte_sl
     return row_length(layer) > 0 ? FTTE_OK : FTTE_ERR_SHAPE;
 }
 
-int32_t ftte_conv_buffer_size(const ftte_layer *layer, int32_t op) {
+/* Whether the backward pass to the input reads grad_output windows (stride 1, and four of
+ * them fit an int32 of bytes), rather than going tap by tap. */
+static int gathers(const ftte_layer *l) {
+    return l->stride_h == 1 && l->stride_w == 1 && window_length(l, l->out.c) > 0;
+}
+
+int32_t ftte_conv_forward_scratch(const ftte_layer *layer, int32_t op) {
     const ftte_slice any = {0, 1};
-    if (ftte_conv_check(layer, op, 1, any) != FTTE_OK) return 0;
+    if (check(layer, op, 1, any) != FTTE_OK) return 0;
     return row_length(layer) * FTTE_CONV_POSITIONS * (int32_t)sizeof(float);
+}
+
+int32_t ftte_conv_backward_input_scratch(const ftte_layer *layer, int32_t op) {
+    const ftte_slice any = {0, 1};
+    if (check(layer, op, 1, any) != FTTE_OK || !gathers(layer)) return 0;
+    return window_length(layer, layer->out.c) * FTTE_CONV_POSITIONS * (int32_t)sizeof(float);
+}
+
+int32_t ftte_conv_backward_weight_scratch(const ftte_layer *layer, int32_t op) {
+    (void)layer;
+    (void)op;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Register tiles                                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+/* 4 x 4 accumulators, a.v[k * 4 + j] for tile row k and column j; `width` (a constant at every
+ * call) is how many columns are in use. Passed by value through always-inlined helpers, the
+ * members live in FPU registers. */
+typedef struct {
+    float v[16];
+} acc16;
+
+/* One reduction step of a tile: a[k][j] += u_k * c_j for k < 4, j < width (c_j for j >=
+ * width is not used). */
+FTTE_INLINE acc16 outer(acc16 a, float u0, float u1, float u2, float u3, float c0, float c1,
+                        float c2, float c3, const int32_t width) {
+    FTTE_MAC(a.v[0], u0, c0); FTTE_MAC(a.v[4], u1, c0);
+    FTTE_MAC(a.v[8], u2, c0); FTTE_MAC(a.v[12], u3, c0);
+    if (width > 1) {
+        FTTE_MAC(a.v[1], u0, c1); FTTE_MAC(a.v[5], u1, c1);
+        FTTE_MAC(a.v[9], u2, c1); FTTE_MAC(a.v[13], u3, c1);
+    }
+    if (width > 2) {
+        FTTE_MAC(a.v[2], u0, c2); FTTE_MAC(a.v[6], u1, c2);
+        FTTE_MAC(a.v[10], u2, c2); FTTE_MAC(a.v[14], u3, c2);
+    }
+    if (width > 3) {
+        FTTE_MAC(a.v[3], u0, c3); FTTE_MAC(a.v[7], u1, c3);
+        FTTE_MAC(a.v[11], u2, c3); FTTE_MAC(a.v[15], u3, c3);
+    }
+    return a;
+}
+
+/* Tile row k from row[0 .. width) (zeros past width). No loops in these helpers: GCC does
+ * not unroll them at -O2, and a tile indexed in a loop lives on the stack. */
+FTTE_INLINE acc16 load_row(acc16 a, int32_t k, const float *row, const int32_t width) {
+    a.v[4 * k] = row[0];
+    a.v[4 * k + 1] = width > 1 ? row[1] : 0.0f;
+    a.v[4 * k + 2] = width > 2 ? row[2] : 0.0f;
+    a.v[4 * k + 3] = width > 3 ? row[3] : 0.0f;
+    return a;
+}
+
+/* The tile from row[k][0 .. width). */
+FTTE_INLINE acc16 load_tile(float *const row[4], const int32_t width) {
+    acc16 a = {{0.0f}};
+    a = load_row(a, 0, row[0], width);
+    a = load_row(a, 1, row[1], width);
+    a = load_row(a, 2, row[2], width);
+    a = load_row(a, 3, row[3], width);
+    return a;
+}
+
+/* row[0 .. width) = tile row k. */
+FTTE_INLINE void store_row(float *row, acc16 a, int32_t k, const int32_t width) {
+    row[0] = a.v[4 * k];
+    if (width > 1) row[1] = a.v[4 * k + 1];
+    if (width > 2) row[2] = a.v[4 * k + 2];
+    if (width > 3) row[3] = a.v[4 * k + 3];
+}
+
+/* row[k][0 .. width) = the tile's row k. */
+FTTE_INLINE void store_tile(float *const row[4], acc16 a, const int32_t width) {
+    store_row(row[0], a, 0, width);
+    store_row(row[1], a, 1, width);
+    store_row(row[2], a, 2, width);
+    store_row(row[3], a, 3, width);
+}
+
+/* Up to 8 x 4 accumulators, a.v[4 * i + j] for tile row i and column j: the weight gradient's
+ * output channels x input channels, and the forward's 6 output channels x 4 positions. */
+typedef struct {
+    float v[32];
+} acc32;
+
+/* Row i of a reduction step: a[i][j] += g * x_j for j < width. */
+FTTE_INLINE acc32 acc_row(acc32 a, int32_t i, float g, float x0, float x1, float x2,
+                             float x3, const int32_t width) {
+    FTTE_MAC(a.v[4 * i], g, x0);
+    if (width > 1) FTTE_MAC(a.v[4 * i + 1], g, x1);
+    if (width > 2) FTTE_MAC(a.v[4 * i + 2], g, x2);
+    if (width > 3) FTTE_MAC(a.v[4 * i + 3], g, x3);
+    return a;
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Windows                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-/* memset/memcpy: GCC emits them for such loops anyway, and the C library's are the fastest. */
+/* What a pass reads windows of: a tensor [n][h][w][c] and positions [n][out_h][out_w] whose
+ * kh x kw window starts at pixel (oy * sh - pt, ox * sw - pl), `first` floats into it. The
+ * forward reads the input around output positions; the stride-1 backward reads grad_output
+ * around input positions (the slice's channels, padding kernel - 1 - pad). */
+typedef struct {
+    const float *data;
+    int32_t h, w, c, out_h, out_w, kh, kw, sh, sw, pt, pl, first;
+} source;
+
+/* A position stepped through in batch order: its output row and column, its window's
+ * top-left pixel (y, x) (negative in the padding), that pixel row's offset in pixels,
+ * (b * h + y) * w, and the window rows [r_lo, r_hi) inside the tensor (its output row's). */
+typedef struct {
+    int32_t oy, ox, y, x, r_lo, r_hi;
+    ptrdiff_t row;
+} cursor;
+
+/* Taps [*lo, *hi) of a kernel-long window at `start` inside an axis of `size`, as
+ * ftte_conv_taps but empty (lo == hi, within [0, kernel]) when the window misses the axis:
+ * a grad_output window around an input position may. */
+static void taps_inside(int32_t start, int32_t kernel, int32_t size, int32_t *lo, int32_t *hi) {
+    ftte_conv_taps(start, kernel, size, lo, hi);
+    if (*lo > kernel) *lo = kernel;
+    if (*hi < *lo) *hi = *lo;
+}
+
+static cursor first_position(const source *s) {
+    cursor p = {0, 0, -s->pt, -s->pl, 0, 0, -(ptrdiff_t)s->pt * s->w};
+    taps_inside(p.y, s->kh, s->h, &p.r_lo, &p.r_hi);
+    return p;
+}
+
+static inline void next(const source *s, cursor *p) {
+    p->x += s->sw;
+    if (++p->ox < s->out_w) return;
+    p->ox = 0, p->x = -s->pl;
+    p->y += s->sh, p->row += (ptrdiff_t)s->sh * s->w;
+    if (++p->oy == s->out_h) { /* the next sample's first row */
+        p->oy = 0;
+        p->row += (ptrdiff_t)(s->h - p->y - s->pt) * s->w;
+        p->y = -s->pt;
+    }
+    taps_inside(p->y, s->kh, s->h, &p->r_lo, &p->r_hi);
+}
+
+/* memset: GCC emits it for such loops anyway, and the C library's is the fastest. */
 static void zero(float *dst, int32_t count) {
     if (count > 0) memset(dst, 0, (size_t)count * sizeof(float)); /* all-zero bits are 0.0f */
 }
 
-/* An output position (sample b, row oy, column ox), stepped through in batch order. */
-typedef struct {
-    int32_t b, oy, ox;
-} position;
-
-static void next(const ftte_layer *l, position *p) {
-    if (++p->ox < l->out.w) return;
-    p->ox = 0;
-    if (++p->oy < l->out.h) return;
-    p->oy = 0;
-    p->b++;
-}
-
-/* Sample b and top-left tap (y, x) of a position's window; negative inside the padding. */
-typedef struct {
-    int32_t b, y, x;
-} window;
-
-static window window_of(const ftte_layer *l, position p) {
-    window w;
-    w.b = p.b;
-    w.y = p.oy * l->stride_h - l->pad_top;
-    w.x = p.ox * l->stride_w - l->pad_left;
-    return w;
-}
-
-/* Offset of input element (b, y, x, 0). */
-static ptrdiff_t pixel(const ftte_layer *l, int32_t b, int32_t y, int32_t x) {
-    return (((ptrdiff_t)b * l->in.h + y) * l->in.w + x) * l->in.c;
-}
-
-/* Whether the whole window lies inside the input, so that it can be used in place. */
-static int inside(const ftte_layer *l, window w) {
-    return w.y >= 0 && w.x >= 0 && w.y <= l->in.h - l->kernel_h && w.x <= l->in.w - l->kernel_w;
-}
-
-/* im2col: patch [kernel_h][kernel_w][in.c] = the input under window w, zeros where it hangs
- * over the input. Within a window row the valid taps are one contiguous run of the input. */
-static void load_patch(const ftte_layer *l, const float *input, window w, float *patch) {
-    const int32_t c = l->in.c, row = l->kernel_w * c;
+/* patch [kh][kw][c] = the window of p, zeros where it hangs over the tensor. Within a window
+ * row the pixels inside the tensor are one contiguous run. */
+static void load_patch(const source *s, const cursor *p, float *patch) {
+    const int32_t c = s->c, row = s->kw * c;
     int32_t y_lo, y_hi, x_lo, x_hi;
-    ftte_conv_taps(w.y, l->kernel_h, l->in.h, &y_lo, &y_hi);
-    ftte_conv_taps(w.x, l->kernel_w, l->in.w, &x_lo, &x_hi);
+    taps_inside(p->y, s->kh, s->h, &y_lo, &y_hi);
+    taps_inside(p->x, s->kw, s->w, &x_lo, &x_hi);
     zero(patch, y_lo * row);
     for (int32_t ky = y_lo; ky < y_hi; ky++) {
         float *dst = patch + ky * row;
-        const int32_t run = (x_hi - x_lo) * c;
+        const float *src = s->data + (p->row + (ptrdiff_t)ky * s->w + p->x + x_lo) * c;
         zero(dst, x_lo * c);
-        memcpy(dst + x_lo * c, input + pixel(l, w.b, w.y + ky, w.x + x_lo),
-               (size_t)run * sizeof(float));
-        zero(dst + x_lo * c + run, (l->kernel_w - x_hi) * c);
+        memcpy(dst + x_lo * c, src, (size_t)((x_hi - x_lo) * c) * sizeof(float));
+        zero(dst + x_hi * c, (s->kw - x_hi) * c);
     }
-    zero(patch + y_hi * row, (l->kernel_h - y_hi) * row);
+    zero(patch + y_hi * row, (s->kh - y_hi) * row);
 }
 
-/* col2im: grad_input += the patch gradient of window w; taps over the padding drop out. */
-static void add_patch(const ftte_layer *l, float *grad_input, window w, const float *patch) {
-    const int32_t c = l->in.c, row = l->kernel_w * c;
-    int32_t y_lo, y_hi, x_lo, x_hi;
-    ftte_conv_taps(w.y, l->kernel_h, l->in.h, &y_lo, &y_hi);
-    ftte_conv_taps(w.x, l->kernel_w, l->in.w, &x_lo, &x_hi);
-    for (int32_t ky = y_lo; ky < y_hi; ky++) {
-        float *dst = grad_input + pixel(l, w.b, w.y + ky, w.x + x_lo);
-        const float *src = patch + ky * row + x_lo * c;
-        const int32_t run = (x_hi - x_lo) * c;
-        for (int32_t i = 0; i < run; i++) dst[i] += src[i];
+/* strip [r_hi - r_lo][cols][c] = pixels p->x .. p->x + cols - 1 of window rows [r_lo, r_hi)
+ * of p's window, zeros outside the tensor. */
+static void load_strip(const source *s, const cursor *p, int32_t r_lo, int32_t r_hi,
+                       int32_t cols, float *strip) {
+    const int32_t c = s->c;
+    int32_t x_lo, x_hi; /* the columns inside the tensor */
+    taps_inside(p->x, cols, s->w, &x_lo, &x_hi);
+    for (int32_t r = r_lo; r < r_hi; r++, strip += cols * c) {
+        const float *src = s->data + (p->row + (ptrdiff_t)r * s->w + p->x + x_lo) * c;
+        zero(strip, x_lo * c);
+        memcpy(strip + x_lo * c, src, (size_t)((x_hi - x_lo) * c) * sizeof(float));
+        zero(strip + x_hi * c, (cols - x_hi) * c);
     }
 }
 
-/* The windows of a pass's 4 positions: row r of window k is at row[k] + r * step[k]. */
+/* The windows of a pass's 4 positions, all of them rows [r_lo, r_lo + rows) of the kh
+ * window rows (those that any of the 4 has inside the tensor): window k's row r_lo starts at
+ * at[k], and each row is kw * c floats, the next `skip[k]` floats past its end. The forward
+ * reads them as `runs` runs of `run` floats: one run of all the rows when they are contiguous
+ * (copies, or a single row). */
 typedef struct {
-    const float *row[4];
-    ptrdiff_t step[4];
+    const float *at[4];
+    ptrdiff_t skip[4];
+    int32_t r_lo, rows, row, runs, run; /* row: kw * c */
+    int adjacent; /* window k is window 0 moved k pixels (stride 1): see sum_outputs2 */
 } views;
 
-/* The same for windows the kernel adds to (the backward pass to the input); win[k] is where
- * a window summed in scratch goes back to. */
+/* Window p in place (at its row r_lo) when it is inside the tensor over rows [r_lo, r_hi) and
+ * has no row there outside it, else a zero-padded copy in `slot` (kh * kw * c floats). Returns
+ * whether it copied. */
+static int read_window(const source *s, const cursor *p, int32_t r_lo, int32_t r_hi, float *slot,
+                       const float **at, ptrdiff_t *skip) {
+    if (p->y + r_lo >= 0 && p->y + r_hi <= s->h && p->x >= 0 && p->x <= s->w - s->kw) {
+        *at = s->data + (p->row + (ptrdiff_t)r_lo * s->w + p->x) * s->c + s->first;
+        *skip = (ptrdiff_t)(s->w - s->kw) * s->c;
+        return 0;
+    }
+    load_patch(s, p, slot);
+    *at = slot + (ptrdiff_t)r_lo * s->kw * s->c + s->first;
+    *skip = 0;
+    return 1;
+}
+
+/* The rows [*lo, *hi) of the kh window rows that some of the windows of the `count`
+ * positions from p on have inside the tensor (all of one output row's windows share them). */
+static void rows_of(const source *s, const cursor *p, int32_t count, int32_t *lo, int32_t *hi) {
+    *lo = p->r_lo, *hi = p->r_hi;
+    if (p->ox + count <= s->out_w) return;
+    cursor q = *p; /* the pass crosses into the next output row(s) */
+    for (int32_t k = 1; k < count; k++) {
+        next(s, &q);
+        if (q.r_lo >= q.r_hi) continue;
+        if (*lo >= *hi || q.r_lo < *lo) *lo = q.r_lo;
+        if (q.r_hi > *hi) *hi = q.r_hi;
+    }
+}
+
+/* Windows of the `count` positions from *p on (advancing *p past them), into *v. Window rows
+ * that none of them has inside the tensor are left out (under the top and bottom padding); a
+ * window that hangs over the left or right edge, or has a row outside the tensor that another
+ * keeps, is copied into scratch slot k. Positions k >= count (past the batch) repeat the last. */
+static void read_views(const source *s, cursor *p, int32_t count, float *scratch, views *v) {
+    const int32_t len = s->kh * s->kw * s->c, cols = 3 * s->sw + s->kw;
+    int32_t r_lo, r_hi, copies = 0;
+    rows_of(s, p, count, &r_lo, &r_hi);
+    v->adjacent = 0;
+    if (count == 4 && p->ox + 3 < s->out_w && cols <= 4 * s->kw) {
+        /* 4 windows along one output row, hanging over its left or right end: one
+         * zero-padded strip of the pixels they cover (no larger than 4 windows while the
+         * stride is below the kernel), in which they lie sw * c floats apart as in place. */
+        const ptrdiff_t step = (ptrdiff_t)s->sw * s->c;
+        load_strip(s, p, r_lo, r_hi, cols, scratch);
+        v->at[0] = scratch + s->first;
+        v->at[1] = v->at[0] + step, v->at[2] = v->at[1] + step, v->at[3] = v->at[2] + step;
+        v->skip[0] = v->skip[1] = v->skip[2] = v->skip[3] = (ptrdiff_t)(cols - s->kw) * s->c;
+        v->adjacent = s->sw == 1;
+        for (int32_t k = 0; k < 4; k++) next(s, p);
+    } else {
+        for (int32_t k = 0; k < count; k++, next(s, p))
+            copies += read_window(s, p, r_lo, r_hi, scratch + k * len, &v->at[k], &v->skip[k]);
+        for (int32_t k = count; k < FTTE_CONV_POSITIONS; k++) {
+            v->at[k] = v->at[count - 1];
+            v->skip[k] = v->skip[count - 1];
+        }
+    }
+    v->r_lo = r_lo;
+    v->rows = r_hi - r_lo;
+    v->row = s->kw * s->c;
+    const int one_run = v->rows <= 1 || copies == count;
+    v->runs = one_run ? 1 : v->rows;
+    v->run = (one_run ? v->rows : 1) * s->kw * s->c;
+}
+
+/* Passes of 4 windows each in one call: pass i's window k at view k + i * step (outputs
+ * likewise, out_step): consecutive passes along an output row clear of the edges, whose
+ * per-pass setup is then a few adds. */
 typedef struct {
-    float *row[4];
-    ptrdiff_t step[4];
-    window win[4];
-} write_views;
+    int32_t passes;
+    ptrdiff_t step, out_step;
+} run_of_passes;
 
-/* Windows of the `count` positions from *p on (advanced past them), read from the input: in
- * place when inside it, else copied into scratch slot k ([4][len]); zeros for k >= count. */
-static views read_views(const ftte_layer *l, const float *input, position *p, int32_t count,
-                        int32_t len, float *scratch) {
-    views v;
-    for (int32_t k = 0; k < FTTE_CONV_POSITIONS; k++) {
-        float *slot = scratch + k * len;
-        v.row[k] = slot;
-        v.step[k] = (ptrdiff_t)l->kernel_w * l->in.c;
-        if (k >= count) {
-            zero(slot, len);
-            continue;
-        }
-        const window w = window_of(l, *p);
-        next(l, p);
-        if (inside(l, w)) {
-            v.row[k] = input + pixel(l, w.b, w.y, w.x);
-            v.step[k] = (ptrdiff_t)l->in.w * l->in.c;
-        } else {
-            load_patch(l, input, w, slot);
-        }
-    }
-    return v;
+/* How many full passes of 4 from p on (at most `left` positions) have their windows inside
+ * the tensor across and stay in p's output row; 0 unless it is at least one. */
+static int32_t inner_passes(const source *s, const cursor *p, ptrdiff_t left) {
+    if (p->x < 0 || p->x > s->w - s->kw) return 0;
+    int32_t inside = (s->w - s->kw - p->x) / s->sw + 1;
+    if (inside > s->out_w - p->ox) inside = s->out_w - p->ox;
+    if (inside > left) inside = (int32_t)left;
+    return inside / FTTE_CONV_POSITIONS;
 }
 
-/* Windows of the `count` positions from *p on (advanced past them) to add gradients to:
- * grad_input itself when inside the input, else zeroed scratch slot k, added back by
- * add_patch (zeros for k >= count). */
-static write_views grad_views(const ftte_layer *l, float *grad_input, position *p,
-                              int32_t count, int32_t len, float *scratch) {
-    write_views v;
-    for (int32_t k = 0; k < FTTE_CONV_POSITIONS; k++) {
-        v.win[k] = window_of(l, *p);
-        if (k < count) next(l, p);
-        if (k < count && inside(l, v.win[k])) {
-            v.row[k] = grad_input + pixel(l, v.win[k].b, v.win[k].y, v.win[k].x);
-            v.step[k] = (ptrdiff_t)l->in.w * l->in.c;
-        } else {
-            v.row[k] = scratch + k * len;
-            v.step[k] = (ptrdiff_t)l->kernel_w * l->in.c;
-            zero(v.row[k], len);
-        }
-    }
-    return v;
+/* The windows of the first of those passes (in place, rows of the cursor's output row), and
+ * the cursor moved past all `passes` of them. */
+static void inner_views(const source *s, cursor *p, int32_t passes, views *v) {
+    const ptrdiff_t step = (ptrdiff_t)s->sw * s->c;
+    v->at[0] = s->data + (p->row + (ptrdiff_t)p->r_lo * s->w + p->x) * s->c + s->first;
+    v->at[1] = v->at[0] + step, v->at[2] = v->at[1] + step, v->at[3] = v->at[2] + step;
+    v->skip[0] = v->skip[1] = v->skip[2] = v->skip[3] = (ptrdiff_t)(s->w - s->kw) * s->c;
+    v->r_lo = p->r_lo;
+    v->rows = p->r_hi - p->r_lo;
+    v->row = s->kw * s->c;
+    v->runs = v->rows <= 1 ? 1 : v->rows;
+    v->run = (v->rows <= 1 ? v->rows : 1) * v->row;
+    v->adjacent = s->sw == 1;
+    const int32_t moved = FTTE_CONV_POSITIONS * passes - 1; /* then one next(), which wraps */
+    p->ox += moved, p->x += moved * s->sw;
+    next(s, p);
 }
 
-/* The gradient of positions past the batch. */
-static const float no_grads[BLOCK] = {0.0f, 0.0f, 0.0f, 0.0f};
-
-/* g[k] = the gradient of position q0 + k from `channel` on; no_grads for k >= count. */
-static void grad_rows(const float *grad_output, int32_t out_c, ptrdiff_t q0, int32_t count,
-                      int32_t channel, const float *g[4]) {
-    for (int32_t k = 0; k < FTTE_CONV_POSITIONS; k++)
-        g[k] = k < count ? grad_output + (q0 + k) * out_c + channel : no_grads;
-}
-
-/* Positions in the pass starting at q0. */
+/* Positions in the pass starting at q0 (4 but at the end of the batch). */
 static int32_t pass_count(ptrdiff_t q0, ptrdiff_t total) {
     return total - q0 < FTTE_CONV_POSITIONS ? (int32_t)(total - q0) : FTTE_CONV_POSITIONS;
+}
+
+/* row[k] = base + (q0 + k) * stride, the last position repeated for k >= count. */
+static void pass_rows(float *base, ptrdiff_t stride, ptrdiff_t q0, int32_t count, float *row[4]) {
+    for (int32_t k = 0; k < FTTE_CONV_POSITIONS; k++)
+        row[k] = base + (q0 + (k < count ? k : count - 1)) * stride;
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Forward                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-/* out[k][j] = bias[j] + window k . weight row j, for the 4 windows of v and the 4 weight rows
- * at w (row_length apart; window row r meets weights [r * run, (r + 1) * run)). */
-static void dot_4x4(const ftte_layer *l, const views *v, const float *w, const float *bias,
-                    float *const out[4]) {
-    const int32_t run = l->kernel_w * l->in.c, len = l->kernel_h * run;
-    const float b0 = bias ? bias[0] : 0.0f, b1 = bias ? bias[1] : 0.0f,
-                b2 = bias ? bias[2] : 0.0f, b3 = bias ? bias[3] : 0.0f;
-    float a00 = b0, a01 = b1, a02 = b2, a03 = b3, a10 = b0, a11 = b1, a12 = b2, a13 = b3;
-    float a20 = b0, a21 = b1, a22 = b2, a23 = b3, a30 = b0, a31 = b1, a32 = b2, a33 = b3;
-    for (int32_t r = 0; r < l->kernel_h; r++) {
-        const float *p0 = v->row[0] + r * v->step[0], *p1 = v->row[1] + r * v->step[1];
-        const float *p2 = v->row[2] + r * v->step[2], *p3 = v->row[3] + r * v->step[3];
-        const float *w0 = w + r * run, *w1 = w0 + len, *w2 = w1 + len, *w3 = w2 + len;
-        for (int32_t i = 0; i < run; i++) {
-            const float x0 = p0[i], x1 = p1[i], x2 = p2[i], x3 = p3[i];
-            float c = w0[i];
-            FTTE_MAC(a00, x0, c); FTTE_MAC(a10, x1, c); FTTE_MAC(a20, x2, c); FTTE_MAC(a30, x3, c);
-            c = w1[i];
-            FTTE_MAC(a01, x0, c); FTTE_MAC(a11, x1, c); FTTE_MAC(a21, x2, c); FTTE_MAC(a31, x3, c);
-            c = w2[i];
-            FTTE_MAC(a02, x0, c); FTTE_MAC(a12, x1, c); FTTE_MAC(a22, x2, c); FTTE_MAC(a32, x3, c);
-            c = w3[i];
-            FTTE_MAC(a03, x0, c); FTTE_MAC(a13, x1, c); FTTE_MAC(a23, x2, c); FTTE_MAC(a33, x3, c);
-        }
+/* out[k][j] = bias[j] + window k . weight row j, for the 4 windows of v and `width` (4 or 1)
+ * weight rows from w on, len floats apart. `one_run` (a constant): the windows are one run of
+ * v->run floats, no row loop. */
+FTTE_INLINE void forward_tile(const views *v, const float *w, int32_t len, const float *bias,
+                              float *const out[4], const int one_run, const int32_t width) {
+    const float *p0 = v->at[0], *p1 = v->at[1], *p2 = v->at[2], *p3 = v->at[3];
+    const float *w0 = w + (ptrdiff_t)v->r_lo * v->row, *w1 = w0, *w2 = w0, *w3 = w0;
+    if (width > 1) w1 = w0 + len, w2 = w1 + len, w3 = w2 + len;
+    float b[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (bias != NULL) {
+        b[0] = bias[0];
+        if (width > 1) b[1] = bias[1], b[2] = bias[2], b[3] = bias[3];
     }
-    out[0][0] = a00; out[0][1] = a01; out[0][2] = a02; out[0][3] = a03;
-    out[1][0] = a10; out[1][1] = a11; out[1][2] = a12; out[1][3] = a13;
-    out[2][0] = a20; out[2][1] = a21; out[2][2] = a22; out[2][3] = a23;
-    out[3][0] = a30; out[3][1] = a31; out[3][2] = a32; out[3][3] = a33;
+    const acc16 start = {{b[0], b[1], b[2], b[3], b[0], b[1], b[2], b[3], b[0], b[1], b[2], b[3],
+                          b[0], b[1], b[2], b[3]}};
+    acc16 a = start;
+    for (int32_t r = 0; r < (one_run ? 1 : v->runs); r++) {
+        for (const float *end = p0 + v->run; p0 != end;) {
+            const float x0 = *p0++, x1 = *p1++, x2 = *p2++, x3 = *p3++;
+            const float c0 = *w0++, c1 = width > 1 ? *w1++ : 0.0f;
+            const float c2 = width > 2 ? *w2++ : 0.0f, c3 = width > 3 ? *w3++ : 0.0f;
+            a = outer(a, x0, x1, x2, x3, c0, c1, c2, c3, width);
+        }
+        p0 += v->skip[0], p1 += v->skip[1], p2 += v->skip[2], p3 += v->skip[3];
+    }
+    store_tile(out, a, width);
 }
 
-/* out[k][0] = bias + window k . the weight row at w: the slice's last count % 4 channels. */
-static void dot_4x1(const ftte_layer *l, const views *v, const float *w, const float *bias,
-                    float *const out[4]) {
-    const int32_t run = l->kernel_w * l->in.c;
-    float a0 = bias ? bias[0] : 0.0f, a1 = a0, a2 = a0, a3 = a0;
-    for (int32_t r = 0; r < l->kernel_h; r++) {
-        const float *p0 = v->row[0] + r * v->step[0], *p1 = v->row[1] + r * v->step[1];
-        const float *p2 = v->row[2] + r * v->step[2], *p3 = v->row[3] + r * v->step[3];
-        const float *wr = w + r * run;
-        for (int32_t i = 0; i < run; i++) {
-            const float c = wr[i];
-            FTTE_MAC(a0, p0[i], c); FTTE_MAC(a1, p1[i], c);
-            FTTE_MAC(a2, p2[i], c); FTTE_MAC(a3, p3[i], c);
-        }
+/* o[0 .. 6) = column k of a 6 x 4 tile. */
+FTTE_INLINE void store_column6(float *o, acc32 a, int32_t k) {
+    o[0] = a.v[k], o[1] = a.v[4 + k], o[2] = a.v[8 + k];
+    o[3] = a.v[12 + k], o[4] = a.v[16 + k], o[5] = a.v[20 + k];
+}
+
+/* The same for 6 weight rows (out[k][0 .. 6)), the tile turned: 6 channels x 4 positions,
+ * 24 accumulators. Per step 4 input and 6 weight loads feed 24 MACs (36 instructions, 1.5
+ * per MAC, against 1.6 for 4 x 4), and each tile's bias and stores weigh 1.5 times less:
+ * what short windows (a conv1d's kernel_w * in.c) need. */
+FTTE_INLINE void forward_tile6(const views *v, const float *w, int32_t len, const float *bias,
+                               float *const out[4], const int one_run) {
+    const float *p0 = v->at[0], *p1 = v->at[1], *p2 = v->at[2], *p3 = v->at[3];
+    const float *w0 = w + (ptrdiff_t)v->r_lo * v->row, *w1 = w0 + len, *w2 = w1 + len;
+    const float *w3 = w2 + len, *w4 = w3 + len, *w5 = w4 + len;
+    float b[6] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    if (bias != NULL) {
+        b[0] = bias[0], b[1] = bias[1], b[2] = bias[2];
+        b[3] = bias[3], b[4] = bias[4], b[5] = bias[5];
     }
-    out[0][0] = a0; out[1][0] = a1; out[2][0] = a2; out[3][0] = a3;
+    const acc32 start = {{b[0], b[0], b[0], b[0], b[1], b[1], b[1], b[1], b[2], b[2], b[2], b[2],
+                          b[3], b[3], b[3], b[3], b[4], b[4], b[4], b[4], b[5], b[5], b[5], b[5]}};
+    acc32 a = start;
+    for (int32_t r = 0; r < (one_run ? 1 : v->runs); r++) {
+        for (const float *end = p0 + v->run; p0 != end;) {
+            const float x0 = *p0++, x1 = *p1++, x2 = *p2++, x3 = *p3++;
+            a = acc_row(a, 0, *w0++, x0, x1, x2, x3, 4);
+            a = acc_row(a, 1, *w1++, x0, x1, x2, x3, 4);
+            a = acc_row(a, 2, *w2++, x0, x1, x2, x3, 4);
+            a = acc_row(a, 3, *w3++, x0, x1, x2, x3, 4);
+            a = acc_row(a, 4, *w4++, x0, x1, x2, x3, 4);
+            a = acc_row(a, 5, *w5++, x0, x1, x2, x3, 4);
+        }
+        p0 += v->skip[0], p1 += v->skip[1], p2 += v->skip[2], p3 += v->skip[3];
+    }
+    store_column6(out[0], a, 0);
+    store_column6(out[1], a, 1);
+    store_column6(out[2], a, 2);
+    store_column6(out[3], a, 3);
+}
+
+/* One channel block (`width` 6, 4 or 1 weight rows from w) over a run of passes. */
+FTTE_INLINE void forward_block(views v, run_of_passes r, const float *w, int32_t len,
+                               const float *bias, float *const out[4], const int one_run,
+                               const int32_t width) {
+    float *o[4] = {out[0], out[1], out[2], out[3]};
+    for (int32_t i = 0; i < r.passes; i++) {
+        if (width == 6) forward_tile6(&v, w, len, bias, o, one_run);
+        else forward_tile(&v, w, len, bias, o, one_run, width);
+        v.at[0] += r.step, v.at[1] += r.step, v.at[2] += r.step, v.at[3] += r.step;
+        o[0] += r.out_step, o[1] += r.out_step, o[2] += r.out_step, o[3] += r.out_step;
+    }
+}
+
+#define BLOCK_ARGS                                                                             \
+    const views *v, run_of_passes r, const float *w, int32_t len, const float *bias,         \
+        float *const out[4]
+FTTE_NOINLINE static void block6_run(BLOCK_ARGS) {
+    forward_block(*v, r, w, len, bias, out, 1, 6);
+}
+FTTE_NOINLINE static void block6_rows(BLOCK_ARGS) {
+    forward_block(*v, r, w, len, bias, out, 0, 6);
+}
+FTTE_NOINLINE static void block4_run(BLOCK_ARGS) {
+    forward_block(*v, r, w, len, bias, out, 1, 4);
+}
+FTTE_NOINLINE static void block4_rows(BLOCK_ARGS) {
+    forward_block(*v, r, w, len, bias, out, 0, 4);
+}
+FTTE_NOINLINE static void block1(BLOCK_ARGS) {
+    forward_block(*v, r, w, len, bias, out, 0, 1);
+}
+#undef BLOCK_ARGS
+
+/* The slice's `count` channels for a run of passes: 6 channels at a time, then 4, then one
+ * (8 remaining go as 4 + 4). */
+static void forward_channels(const views *v, run_of_passes r, int32_t count,
+                             const float *weights, int32_t len, const float *bias,
+                             float *const out[4]) {
+    const int one_run = v->runs == 1;
+    float *o[4] = {out[0], out[1], out[2], out[3]};
+    for (int32_t j = 0; j < count;) {
+        const int32_t left = count - j, width = left >= 6 && left != 8 ? 6 : left >= 4 ? 4 : 1;
+        const float *w = weights + (ptrdiff_t)j * len, *b = bias != NULL ? bias + j : NULL;
+        if (width == 6 && one_run) block6_run(v, r, w, len, b, o);
+        else if (width == 6) block6_rows(v, r, w, len, b, o);
+        else if (width == 4 && one_run) block4_run(v, r, w, len, b, o);
+        else if (width == 4) block4_rows(v, r, w, len, b, o);
+        else block1(v, r, w, len, b, o);
+        o[0] += width, o[1] += width, o[2] += width, o[3] += width;
+        j += width;
+    }
 }
 
 ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice,
@@ -267,29 +530,30 @@ ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ft
     ftte_status status = check(layer, op, n, slice);
     if (status != FTTE_OK) return status;
     if (input == NULL || weights == NULL || output == NULL || scratch == NULL) return FTTE_ERR_ARG;
-    const int32_t len = row_length(layer), out_c = layer->out.c;
-    const ptrdiff_t total = (ptrdiff_t)n * layer->out.h * layer->out.w;
-    position p = {0, 0, 0};
-    for (ptrdiff_t q0 = 0; q0 < total; q0 += FTTE_CONV_POSITIONS) {
-        const int32_t count = pass_count(q0, total);
-        views v = read_views(layer, input, &p, count, len, scratch);
-        float *row[4], *out[4];
-        for (int32_t k = 0; k < FTTE_CONV_POSITIONS; k++) {
-            /* A position past the batch repeats the last one: same result, same place. */
-            const int32_t q = k < count ? k : count - 1;
-            v.row[k] = v.row[q];
-            v.step[k] = v.step[q];
-            row[k] = output + (q0 + q) * out_c + slice.begin;
+    const ftte_layer *l = layer;
+    const int32_t len = row_length(l);
+    const source s = {input,       l->in.h,     l->in.w,     l->in.c,      l->out.h,
+                      l->out.w,    l->kernel_h, l->kernel_w, l->stride_h,  l->stride_w,
+                      l->pad_top,  l->pad_left, 0};
+    const ptrdiff_t total = (ptrdiff_t)n * l->out.h * l->out.w;
+    cursor p = first_position(&s);
+    for (ptrdiff_t q0 = 0; q0 < total;) {
+        views v;
+        run_of_passes r = {inner_passes(&s, &p, total - q0), 0, 0};
+        int32_t count = FTTE_CONV_POSITIONS;
+        if (r.passes > 0) {
+            inner_views(&s, &p, r.passes, &v);
+            r.step = (ptrdiff_t)FTTE_CONV_POSITIONS * l->stride_w * l->in.c;
+            r.out_step = (ptrdiff_t)FTTE_CONV_POSITIONS * l->out.c;
+        } else {
+            r.passes = 1;
+            count = pass_count(q0, total);
+            read_views(&s, &p, count, scratch, &v);
         }
-        int32_t j = 0;
-        for (; j + BLOCK <= slice.count; j += BLOCK) {
-            for (int32_t k = 0; k < FTTE_CONV_POSITIONS; k++) out[k] = row[k] + j;
-            dot_4x4(layer, &v, weights + (ptrdiff_t)j * len, bias != NULL ? bias + j : NULL, out);
-        }
-        for (; j < slice.count; j++) {
-            for (int32_t k = 0; k < FTTE_CONV_POSITIONS; k++) out[k] = row[k] + j;
-            dot_4x1(layer, &v, weights + (ptrdiff_t)j * len, bias != NULL ? bias + j : NULL, out);
-        }
+        float *out[4];
+        pass_rows(output + slice.begin, l->out.c, q0, count, out);
+        forward_channels(&v, r, slice.count, weights, len, bias, out);
+        q0 += (ptrdiff_t)r.passes * count;
     }
     return FTTE_OK;
 }
@@ -298,49 +562,208 @@ ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ft
 /* Backward to the input                                                                     */
 /* ---------------------------------------------------------------------------------------- */
 
-/* window k += sum_j g[k][j] * weight row j, for the 4 windows of v and 4 weight rows at w.
- * No restrict: neighbouring windows overlap in grad_input, and each step's loads come before
- * its stores. */
-static void patch_grad_4x4(const ftte_layer *l, const write_views *v, const float *w,
-                           const float *const g[4]) {
-    const int32_t run = l->kernel_w * l->in.c, len = l->kernel_h * run;
-    const float g00 = g[0][0], g01 = g[0][1], g02 = g[0][2], g03 = g[0][3];
-    const float g10 = g[1][0], g11 = g[1][1], g12 = g[1][2], g13 = g[1][3];
-    const float g20 = g[2][0], g21 = g[2][1], g22 = g[2][2], g23 = g[2][3];
-    const float g30 = g[3][0], g31 = g[3][1], g32 = g[3][2], g33 = g[3][3];
-    for (int32_t r = 0; r < l->kernel_h; r++) {
-        float *p0 = v->row[0] + r * v->step[0], *p1 = v->row[1] + r * v->step[1];
-        float *p2 = v->row[2] + r * v->step[2], *p3 = v->row[3] + r * v->step[3];
-        const float *w0 = w + r * run, *w1 = w0 + len, *w2 = w1 + len, *w3 = w2 + len;
-        for (int32_t i = 0; i < run; i++) {
-            float s0 = p0[i], s1 = p1[i], s2 = p2[i], s3 = p3[i];
-            float c = w0[i];
-            FTTE_MAC(s0, g00, c); FTTE_MAC(s1, g10, c); FTTE_MAC(s2, g20, c); FTTE_MAC(s3, g30, c);
-            c = w1[i];
-            FTTE_MAC(s0, g01, c); FTTE_MAC(s1, g11, c); FTTE_MAC(s2, g21, c); FTTE_MAC(s3, g31, c);
-            c = w2[i];
-            FTTE_MAC(s0, g02, c); FTTE_MAC(s1, g12, c); FTTE_MAC(s2, g22, c); FTTE_MAC(s3, g32, c);
-            c = w3[i];
-            FTTE_MAC(s0, g03, c); FTTE_MAC(s1, g13, c); FTTE_MAC(s2, g23, c); FTTE_MAC(s3, g33, c);
-            p0[i] = s0; p1[i] = s1; p2[i] = s2; p3[i] = s3;
+/* The slice's count outputs of one tap: a[k][j] += sum_o g_k[o] * w[o * len + j] for the
+ * tile's 4 positions (gradient rows g_k) and `width` input channels. Per o: 4 gradient loads
+ * and `width` weight loads at fixed offsets from a pointer that then steps one weight row.
+ * (Two o per step would spill: 8 weights in flight.) */
+FTTE_INLINE acc16 sum_outputs(acc16 a, const float *g0, const float *g1, const float *g2,
+                              const float *g3, int32_t count, const float *w, int32_t len,
+                              const int32_t width) {
+    for (const float *end = g0 + count; g0 != end; w += len) {
+        const float u0 = *g0++, u1 = *g1++, u2 = *g2++, u3 = *g3++;
+        a = outer(a, u0, u1, u2, u3, w[0], width > 1 ? w[1] : 0.0f, width > 2 ? w[2] : 0.0f,
+                  width > 3 ? w[3] : 0.0f, width);
+    }
+    return a;
+}
+
+/* Two taps at once for 4 adjacent windows (window k starting at pixel k of one row): tap t
+ * of window k + 1 reads the pixel that tap t + 1 of window k reads, so 5 gradient rows g_0 ..
+ * g_4 serve both taps: a[k][j] += g_k[o] * wa[o][j] + g_{k+1}[o] * wb[o][j]. Per o: 5
+ * gradient loads and 2 x `width` weight loads feed 8 x width MACs (39 instructions for 24
+ * MACs at width 3, against 22 for 12 one tap at a time). */
+FTTE_INLINE acc16 sum_outputs2(acc16 a, const float *g0, int32_t c, int32_t count,
+                               const float *wa, const float *wb, int32_t len,
+                               const int32_t width) {
+    const float *g1 = g0 + c, *g2 = g1 + c, *g3 = g2 + c, *g4 = g3 + c;
+    for (const float *end = g0 + count; g0 != end; wa += len, wb += len) {
+        const float u0 = *g0++, u1 = *g1++, u2 = *g2++, u3 = *g3++, u4 = *g4++;
+        a = outer(a, u0, u1, u2, u3, wa[0], width > 1 ? wa[1] : 0.0f, width > 2 ? wa[2] : 0.0f,
+                  width > 3 ? wa[3] : 0.0f, width);
+        a = outer(a, u1, u2, u3, u4, wb[0], width > 1 ? wb[1] : 0.0f, width > 2 ? wb[2] : 0.0f,
+                  width > 3 ? wb[3] : 0.0f, width);
+    }
+    return a;
+}
+
+/* Stride 1: gx[k][j] += window k . the weights of input channel j (the `width` channels from
+ * w on), for the 4 grad_output windows of v ([kh][kw][out.c], the slice's channels read).
+ * Window tap t meets weight tap kh * kw - 1 - t, so the weight taps run backwards.
+ * `adjacent` (a constant): the windows are in place, window k one pixel after window k - 1,
+ * and the taps go two at a time (sum_outputs2). */
+FTTE_INLINE void gather_tile(const ftte_layer *l, const views *v, int32_t count, const float *w,
+                             float *const gx[4], const int32_t width, const int adjacent) {
+    const int32_t taps = l->kernel_h * l->kernel_w, len = taps * l->in.c, c = l->out.c;
+    const float *wt = w + (ptrdiff_t)(taps - 1 - v->r_lo * l->kernel_w) * l->in.c;
+    acc16 a = load_tile(gx, width);
+    if (adjacent) { /* window k is window 0 moved k pixels: one pointer walks all four */
+        const float *q = v->at[0];
+        for (int32_t r = 0; r < v->rows; r++, q += (ptrdiff_t)l->kernel_w * c + v->skip[0]) {
+            const float *p = q;
+            int32_t t = 0;
+            for (; t + 2 <= l->kernel_w; t += 2, wt -= 2 * l->in.c, p += 2 * c)
+                a = sum_outputs2(a, p, c, count, wt, wt - l->in.c, len, width);
+            if (t < l->kernel_w) {
+                a = sum_outputs(a, p, p + c, p + 2 * c, p + 3 * c, count, wt, len, width);
+                wt -= l->in.c;
+            }
         }
+    } else {
+        const float *p0 = v->at[0], *p1 = v->at[1], *p2 = v->at[2], *p3 = v->at[3];
+        for (int32_t r = 0; r < v->rows; r++) {
+            for (int32_t t = 0; t < l->kernel_w; t++, wt -= l->in.c) {
+                a = sum_outputs(a, p0, p1, p2, p3, count, wt, len, width);
+                p0 += c, p1 += c, p2 += c, p3 += c; /* the next pixel of each window */
+            }
+            p0 += v->skip[0], p1 += v->skip[1], p2 += v->skip[2], p3 += v->skip[3];
+        }
+    }
+    store_tile(gx, a, width);
+}
+
+/* A run of passes (r.passes of them, pass i's windows and gx rows r.step and gx_step floats
+ * after pass 0's) for `width` input channels. */
+FTTE_INLINE void gather_run(const ftte_layer *l, views v, run_of_passes r, int32_t count,
+                            const float *w, float *const gx[4], ptrdiff_t gx_step,
+                            const int32_t width, const int adjacent) {
+    float *g[4] = {gx[0], gx[1], gx[2], gx[3]};
+    for (int32_t i = 0; i < r.passes; i++) {
+        gather_tile(l, &v, count, w, g, width, adjacent);
+        v.at[0] += r.step, v.at[1] += r.step, v.at[2] += r.step, v.at[3] += r.step;
+        g[0] += gx_step, g[1] += gx_step, g[2] += gx_step, g[3] += gx_step;
     }
 }
 
-/* window k += g[k][0] * the weight row at w. */
-static void patch_grad_4x1(const ftte_layer *l, const write_views *v, const float *w,
-                           const float *const g[4]) {
-    const int32_t run = l->kernel_w * l->in.c;
-    const float g0 = g[0][0], g1 = g[1][0], g2 = g[2][0], g3 = g[3][0];
-    for (int32_t r = 0; r < l->kernel_h; r++) {
-        float *p0 = v->row[0] + r * v->step[0], *p1 = v->row[1] + r * v->step[1];
-        float *p2 = v->row[2] + r * v->step[2], *p3 = v->row[3] + r * v->step[3];
-        const float *wr = w + r * run;
-        for (int32_t i = 0; i < run; i++) {
-            const float c = wr[i];
-            float s0 = p0[i], s1 = p1[i], s2 = p2[i], s3 = p3[i];
-            FTTE_MAC(s0, g0, c); FTTE_MAC(s1, g1, c); FTTE_MAC(s2, g2, c); FTTE_MAC(s3, g3, c);
-            p0[i] = s0; p1[i] = s1; p2[i] = s2; p3[i] = s3;
+/* One function per width and kind, so that each is compiled with them constant. */
+#define GATHER_ARGS                                                                            \
+    const ftte_layer *l, const views *v, run_of_passes r, int32_t count, const float *w,     \
+        float *const gx[4], ptrdiff_t gx_step
+FTTE_NOINLINE static void gather_4x4(GATHER_ARGS) {
+    gather_run(l, *v, r, count, w, gx, gx_step, 4, 0);
+}
+FTTE_NOINLINE static void gather_4x3(GATHER_ARGS) {
+    gather_run(l, *v, r, count, w, gx, gx_step, 3, 0);
+}
+FTTE_NOINLINE static void gather_4x2(GATHER_ARGS) {
+    gather_run(l, *v, r, count, w, gx, gx_step, 2, 0);
+}
+FTTE_NOINLINE static void gather_4x1(GATHER_ARGS) {
+    gather_run(l, *v, r, count, w, gx, gx_step, 1, 0);
+}
+FTTE_NOINLINE static void gather_4x4_adjacent(GATHER_ARGS) {
+    gather_run(l, *v, r, count, w, gx, gx_step, 4, 1);
+}
+FTTE_NOINLINE static void gather_4x3_adjacent(GATHER_ARGS) {
+    gather_run(l, *v, r, count, w, gx, gx_step, 3, 1);
+}
+typedef void gather_fn(GATHER_ARGS);
+#undef GATHER_ARGS
+
+static void gather(const ftte_layer *l, int32_t n, ftte_slice slice, const float *grad_output,
+                   const float *weights, float *grad_input, float *scratch) {
+    const source s = {grad_output,
+                      l->out.h,
+                      l->out.w,
+                      l->out.c,
+                      l->in.h,
+                      l->in.w,
+                      l->kernel_h,
+                      l->kernel_w,
+                      1,
+                      1,
+                      l->kernel_h - 1 - l->pad_top,
+                      l->kernel_w - 1 - l->pad_left,
+                      slice.begin};
+    const ptrdiff_t total = (ptrdiff_t)n * l->in.h * l->in.w;
+    cursor p = first_position(&s);
+    for (ptrdiff_t q0 = 0; q0 < total;) {
+        views v;
+        run_of_passes r = {inner_passes(&s, &p, total - q0), 0, 0};
+        int32_t count = FTTE_CONV_POSITIONS;
+        if (r.passes > 0) { /* a run along one row, windows in place */
+            inner_views(&s, &p, r.passes, &v);
+            r.step = (ptrdiff_t)FTTE_CONV_POSITIONS * l->out.c;
+        } else {
+            r.passes = 1;
+            count = pass_count(q0, total);
+            read_views(&s, &p, count, scratch, &v);
+        }
+        const ptrdiff_t gx_step = (ptrdiff_t)FTTE_CONV_POSITIONS * l->in.c;
+        float *row[4], *gx[4];
+        pass_rows(grad_input, l->in.c, q0, count, row);
+        for (int32_t c = 0; c < l->in.c;) {
+            const int32_t width = l->in.c - c >= 4 ? 4 : l->in.c - c;
+            gather_fn *const tile = width == 4   ? (v.adjacent ? gather_4x4_adjacent : gather_4x4)
+                                    : width == 3 ? (v.adjacent ? gather_4x3_adjacent : gather_4x3)
+                                    : width == 2 ? gather_4x2
+                                                 : gather_4x1;
+            for (int32_t k = 0; k < 4; k++) gx[k] = row[k] + c;
+            tile(l, &v, r, slice.count, weights + c, gx, gx_step);
+            c += width;
+        }
+        q0 += (ptrdiff_t)r.passes * count;
+    }
+}
+
+/* Other strides, one tap t at a time: for 4 output positions (gradient rows g[k], the slice's
+ * channels) and the input pixels under their tap (x[k]), x[k][j] += sum_o g[k][o] * wt[o][j]
+ * for `width` input channels j; wt is the tap's weights, rows len apart. The 4 pixels are
+ * distinct (but for repeats of the last position, which compute the same sums). */
+FTTE_INLINE void scatter_tile(const float *const g[4], float *const x[4], int32_t count,
+                              const float *wt, int32_t len, const int32_t width) {
+    acc16 a = load_tile(x, width);
+    a = sum_outputs(a, g[0], g[1], g[2], g[3], count, wt, len, width);
+    store_tile(x, a, width);
+}
+
+FTTE_NOINLINE static void scatter_4x4(const float *const g[4], float *const x[4],
+                                      int32_t count, const float *wt, int32_t len) {
+    scatter_tile(g, x, count, wt, len, 4);
+}
+FTTE_NOINLINE static void scatter_4x1(const float *const g[4], float *const x[4],
+                                      int32_t count, const float *wt, int32_t len) {
+    scatter_tile(g, x, count, wt, len, 1);
+}
+
+/* Adds tap t's share to grad_input, over the output positions of its rectangle. */
+static void scatter_tap(const ftte_layer *l, int32_t n, ftte_slice slice, ftte_conv_rect t,
+                        const float *grad_output, const float *weights, float *grad_input) {
+    const int32_t cols = t.x_hi - t.x_lo, per_sample = (t.y_hi - t.y_lo) * cols;
+    const int32_t len = row_length(l);
+    const float *wt = weights + (ptrdiff_t)(t.ky * l->kernel_w + t.kx) * l->in.c;
+    const ptrdiff_t total = (ptrdiff_t)n * per_sample;
+    for (ptrdiff_t q0 = 0; q0 < total; q0 += FTTE_CONV_POSITIONS) {
+        const int32_t count = pass_count(q0, total);
+        const float *g[4];
+        float *x[4];
+        for (int32_t k = 0; k < 4; k++) {
+            const ptrdiff_t q = q0 + (k < count ? k : count - 1);
+            const int32_t b = (int32_t)(q / per_sample), i = (int32_t)(q % per_sample);
+            const int32_t oy = t.y_lo + i / cols, ox = t.x_lo + i % cols;
+            const int32_t y = oy * l->stride_h - l->pad_top + t.ky;
+            const int32_t xx = ox * l->stride_w - l->pad_left + t.kx;
+            g[k] = grad_output + (((ptrdiff_t)b * l->out.h + oy) * l->out.w + ox) * l->out.c +
+                   slice.begin;
+            x[k] = grad_input + (((ptrdiff_t)b * l->in.h + y) * l->in.w + xx) * l->in.c;
+        }
+        int32_t c = 0;
+        for (; c + 4 <= l->in.c; c += 4) {
+            float *xc[4] = {x[0] + c, x[1] + c, x[2] + c, x[3] + c};
+            scatter_4x4(g, xc, slice.count, wt + c, len);
+        }
+        for (; c < l->in.c; c++) {
+            float *xc[4] = {x[0] + c, x[1] + c, x[2] + c, x[3] + c};
+            scatter_4x1(g, xc, slice.count, wt + c, len);
         }
     }
 }
@@ -352,26 +775,16 @@ ftte_status ftte_conv_backward_input(const ftte_layer *layer, int32_t op, int32_
     if (status != FTTE_OK) return status;
     if (grad_output == NULL || weights == NULL || grad_input == NULL || scratch == NULL)
         return FTTE_ERR_ARG;
-    const int32_t len = row_length(layer), out_c = layer->out.c;
-    const ptrdiff_t total = (ptrdiff_t)n * layer->out.h * layer->out.w;
-    position p = {0, 0, 0};
-    for (ptrdiff_t q0 = 0; q0 < total; q0 += FTTE_CONV_POSITIONS) {
-        const int32_t count = pass_count(q0, total);
-        const write_views v = grad_views(layer, grad_input, &p, count, len, scratch);
-        const float *g[4];
-        int32_t j = 0;
-        for (; j + BLOCK <= slice.count; j += BLOCK) {
-            grad_rows(grad_output, out_c, q0, count, slice.begin + j, g);
-            patch_grad_4x4(layer, &v, weights + (ptrdiff_t)j * len, g);
-        }
-        for (; j < slice.count; j++) {
-            grad_rows(grad_output, out_c, q0, count, slice.begin + j, g);
-            patch_grad_4x1(layer, &v, weights + (ptrdiff_t)j * len, g);
-        }
-        /* Windows that hang over the input were summed in scratch: add their inside taps. */
-        for (int32_t k = 0; k < count; k++)
-            if (v.row[k] == scratch + k * len) add_patch(layer, grad_input, v.win[k], v.row[k]);
+    if (gathers(layer)) {
+        gather(layer, n, slice, grad_output, weights, grad_input, scratch);
+        return FTTE_OK;
     }
+    for (int32_t ky = 0; ky < layer->kernel_h; ky++)
+        for (int32_t kx = 0; kx < layer->kernel_w; kx++) {
+            ftte_conv_rect t;
+            if (ftte_conv_tap_rect(layer, ky, kx, &t))
+                scatter_tap(layer, n, slice, t, grad_output, weights, grad_input);
+        }
     return FTTE_OK;
 }
 
@@ -379,50 +792,142 @@ ftte_status ftte_conv_backward_input(const ftte_layer *layer, int32_t op, int32_
 /* Backward to the weights                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Weight-gradient row j at d += sum_k g[k][j] * window k, for 4 rows and the 4 windows of v. */
-static void weight_grad_4x4(const ftte_layer *l, const views *v, const float *const g[4],
-                            float *restrict d) {
-    const int32_t run = l->kernel_w * l->in.c, len = l->kernel_h * run;
-    const float g00 = g[0][0], g01 = g[0][1], g02 = g[0][2], g03 = g[0][3];
-    const float g10 = g[1][0], g11 = g[1][1], g12 = g[1][2], g13 = g[1][3];
-    const float g20 = g[2][0], g21 = g[2][1], g22 = g[2][2], g23 = g[2][3];
-    const float g30 = g[3][0], g31 = g[3][1], g32 = g[3][2], g33 = g[3][3];
-    for (int32_t r = 0; r < l->kernel_h; r++) {
-        const float *p0 = v->row[0] + r * v->step[0], *p1 = v->row[1] + r * v->step[1];
-        const float *p2 = v->row[2] + r * v->step[2], *p3 = v->row[3] + r * v->step[3];
-        float *d0 = d + r * run, *d1 = d0 + len, *d2 = d1 + len, *d3 = d2 + len;
-        for (int32_t i = 0; i < run; i++) {
-            const float x0 = p0[i], x1 = p1[i], x2 = p2[i], x3 = p3[i];
-            float s0 = d0[i], s1 = d1[i], s2 = d2[i], s3 = d3[i];
-            FTTE_MAC(s0, g00, x0); FTTE_MAC(s1, g01, x0);
-            FTTE_MAC(s2, g02, x0); FTTE_MAC(s3, g03, x0);
-            FTTE_MAC(s0, g10, x1); FTTE_MAC(s1, g11, x1);
-            FTTE_MAC(s2, g12, x1); FTTE_MAC(s3, g13, x1);
-            FTTE_MAC(s0, g20, x2); FTTE_MAC(s1, g21, x2);
-            FTTE_MAC(s2, g22, x2); FTTE_MAC(s3, g23, x2);
-            FTTE_MAC(s0, g30, x3); FTTE_MAC(s1, g31, x3);
-            FTTE_MAC(s2, g32, x3); FTTE_MAC(s3, g33, x3);
-            d0[i] = s0; d1[i] = s1; d2[i] = s2; d3[i] = s3;
+/* Row i of the tile from / to gw[0 .. width). */
+FTTE_INLINE acc32 load_weight_row(acc32 a, int32_t i, const float *gw, const int32_t width) {
+    a.v[4 * i] = gw[0];
+    if (width > 1) a.v[4 * i + 1] = gw[1];
+    if (width > 2) a.v[4 * i + 2] = gw[2];
+    if (width > 3) a.v[4 * i + 3] = gw[3];
+    return a;
+}
+
+FTTE_INLINE void store_weight_row(float *gw, acc32 a, int32_t i, const int32_t width) {
+    gw[0] = a.v[4 * i];
+    if (width > 1) gw[1] = a.v[4 * i + 1];
+    if (width > 2) gw[2] = a.v[4 * i + 2];
+    if (width > 3) gw[3] = a.v[4 * i + 3];
+}
+
+/* One position: a[i][j] += g[i] * x[j] for i < rows, j < width. The x stay in registers and
+ * each g is loaded just before its row, so that 24 accumulators still fit. */
+FTTE_INLINE acc32 weight_step(acc32 a, const float *g, const float *x, const int32_t rows,
+                              const int32_t width) {
+    const float x0 = x[0], x1 = width > 1 ? x[1] : 0.0f, x2 = width > 2 ? x[2] : 0.0f;
+    const float x3 = width > 3 ? x[3] : 0.0f;
+    a = acc_row(a, 0, g[0], x0, x1, x2, x3, width);
+    if (rows > 1) a = acc_row(a, 1, g[1], x0, x1, x2, x3, width);
+    if (rows > 2) a = acc_row(a, 2, g[2], x0, x1, x2, x3, width);
+    if (rows > 3) a = acc_row(a, 3, g[3], x0, x1, x2, x3, width);
+    if (rows > 4) a = acc_row(a, 4, g[4], x0, x1, x2, x3, width);
+    if (rows > 5) a = acc_row(a, 5, g[5], x0, x1, x2, x3, width);
+    if (rows > 6) a = acc_row(a, 6, g[6], x0, x1, x2, x3, width);
+    if (rows > 7) a = acc_row(a, 7, g[7], x0, x1, x2, x3, width);
+    return a;
+}
+
+/* gw[i * len + j] += sum over tap t's rectangle of gy[p][i] * input[pixel under t][j], for
+ * i < rows output channels (gy at the first) and j < width input channels (input and gw at
+ * the first): the accumulators stay in registers over all the positions. */
+FTTE_INLINE void weight_tile(const ftte_layer *l, int32_t n, ftte_conv_rect t, const float *gy,
+                             const float *input, float *gw, int32_t len, const int32_t rows,
+                             const int32_t width) {
+    acc32 a = {{0.0f}};
+    a = load_weight_row(a, 0, gw, width);
+    if (rows > 1) a = load_weight_row(a, 1, gw + len, width);
+    if (rows > 2) a = load_weight_row(a, 2, gw + 2 * len, width);
+    if (rows > 3) a = load_weight_row(a, 3, gw + 3 * len, width);
+    if (rows > 4) a = load_weight_row(a, 4, gw + 4 * len, width);
+    if (rows > 5) a = load_weight_row(a, 5, gw + 5 * len, width);
+    if (rows > 6) a = load_weight_row(a, 6, gw + 6 * len, width);
+    if (rows > 7) a = load_weight_row(a, 7, gw + 7 * len, width);
+    const ptrdiff_t g_step = l->out.c, x_step = (ptrdiff_t)l->stride_w * l->in.c;
+    const int32_t x0 = t.x_lo * l->stride_w - l->pad_left + t.kx; /* >= 0 */
+    for (int32_t b = 0; b < n; b++) {
+        for (int32_t oy = t.y_lo; oy < t.y_hi; oy++) {
+            const int32_t y = oy * l->stride_h - l->pad_top + t.ky;
+            const float *g = gy + (((ptrdiff_t)b * l->out.h + oy) * l->out.w + t.x_lo) * g_step;
+            const float *x = input + (((ptrdiff_t)b * l->in.h + y) * l->in.w + x0) * l->in.c;
+            for (const float *end = g + (t.x_hi - t.x_lo) * g_step; g != end;
+                 g += g_step, x += x_step)
+                a = weight_step(a, g, x, rows, width);
         }
+    }
+    store_weight_row(gw, a, 0, width);
+    if (rows > 1) store_weight_row(gw + len, a, 1, width);
+    if (rows > 2) store_weight_row(gw + 2 * len, a, 2, width);
+    if (rows > 3) store_weight_row(gw + 3 * len, a, 3, width);
+    if (rows > 4) store_weight_row(gw + 4 * len, a, 4, width);
+    if (rows > 5) store_weight_row(gw + 5 * len, a, 5, width);
+    if (rows > 6) store_weight_row(gw + 6 * len, a, 6, width);
+    if (rows > 7) store_weight_row(gw + 7 * len, a, 7, width);
+}
+
+/* One function per tile shape, each compiled with its shape constant: 4 x 4 for input
+ * channels in fours, 8 x (1 to 3) for the rest of a pixel's channels (24 accumulators at
+ * most), 4 x 1 and 1 x (1 or 4) for the slice's last channels. */
+#define WEIGHT_TILE_ARGS                                                                       \
+    const ftte_layer *l, int32_t n, ftte_conv_rect t, const float *gy, const float *input,   \
+        float *gw, int32_t len
+FTTE_NOINLINE static void weight_4x4(WEIGHT_TILE_ARGS) {
+    weight_tile(l, n, t, gy, input, gw, len, 4, 4);
+}
+FTTE_NOINLINE static void weight_1x4(WEIGHT_TILE_ARGS) {
+    weight_tile(l, n, t, gy, input, gw, len, 1, 4);
+}
+FTTE_NOINLINE static void weight_8x3(WEIGHT_TILE_ARGS) {
+    weight_tile(l, n, t, gy, input, gw, len, 8, 3);
+}
+FTTE_NOINLINE static void weight_8x2(WEIGHT_TILE_ARGS) {
+    weight_tile(l, n, t, gy, input, gw, len, 8, 2);
+}
+FTTE_NOINLINE static void weight_8x1(WEIGHT_TILE_ARGS) {
+    weight_tile(l, n, t, gy, input, gw, len, 8, 1);
+}
+FTTE_NOINLINE static void weight_4x1(WEIGHT_TILE_ARGS) {
+    weight_tile(l, n, t, gy, input, gw, len, 4, 1);
+}
+FTTE_NOINLINE static void weight_1x1(WEIGHT_TILE_ARGS) {
+    weight_tile(l, n, t, gy, input, gw, len, 1, 1);
+}
+#undef WEIGHT_TILE_ARGS
+
+/* Input channels [c, c + width) of tap t (width 1 to 3, the end of a pixel's channels), for
+ * the slice's count output channels from gy / gw on. */
+static void weight_channels(const ftte_layer *l, int32_t n, ftte_conv_rect t, int32_t count,
+                            const float *gy, const float *input, float *gw, int32_t len,
+                            int32_t width) {
+    int32_t o = 0;
+    for (; o + 8 <= count; o += 8, gy += 8, gw += 8 * (ptrdiff_t)len) {
+        if (width == 3) weight_8x3(l, n, t, gy, input, gw, len);
+        else if (width == 2) weight_8x2(l, n, t, gy, input, gw, len);
+        else weight_8x1(l, n, t, gy, input, gw, len);
+    }
+    for (int32_t j = 0; j < width; j++) {
+        const float *g = gy;
+        float *w = gw + j;
+        int32_t i = o;
+        for (; i + 4 <= count; i += 4, g += 4, w += 4 * (ptrdiff_t)len)
+            weight_4x1(l, n, t, g, input + j, w, len);
+        for (; i < count; i++, g++, w += len) weight_1x1(l, n, t, g, input + j, w, len);
     }
 }
 
-/* The weight-gradient row at d += sum_k g[k][0] * window k. */
-static void weight_grad_4x1(const ftte_layer *l, const views *v, const float *const g[4],
-                            float *restrict d) {
-    const int32_t run = l->kernel_w * l->in.c;
-    const float g0 = g[0][0], g1 = g[1][0], g2 = g[2][0], g3 = g[3][0];
-    for (int32_t r = 0; r < l->kernel_h; r++) {
-        const float *p0 = v->row[0] + r * v->step[0], *p1 = v->row[1] + r * v->step[1];
-        const float *p2 = v->row[2] + r * v->step[2], *p3 = v->row[3] + r * v->step[3];
-        float *dr = d + r * run;
-        for (int32_t i = 0; i < run; i++) {
-            float s = dr[i];
-            FTTE_MAC(s, g0, p0[i]); FTTE_MAC(s, g1, p1[i]);
-            FTTE_MAC(s, g2, p2[i]); FTTE_MAC(s, g3, p3[i]);
-            dr[i] = s;
-        }
+/* Tap t's weights of every input channel, for the slice's output channels. */
+static void weight_tap(const ftte_layer *l, int32_t n, ftte_slice slice, ftte_conv_rect t,
+                       const float *grad_output, const float *input, float *grad_weights) {
+    const int32_t len = row_length(l), tap = (t.ky * l->kernel_w + t.kx) * l->in.c;
+    const float *gy = grad_output + slice.begin;
+    int32_t c = 0;
+    for (; c + 4 <= l->in.c; c += 4) {
+        float *gw = grad_weights + tap + c;
+        int32_t o = 0;
+        for (; o + 4 <= slice.count; o += 4, gw += 4 * (ptrdiff_t)len)
+            weight_4x4(l, n, t, gy + o, input + c, gw, len);
+        for (; o < slice.count; o++, gw += len) weight_1x4(l, n, t, gy + o, input + c, gw, len);
     }
+    if (c < l->in.c)
+        weight_channels(l, n, t, slice.count, gy, input + c, grad_weights + tap + c, len,
+                        l->in.c - c);
 }
 
 ftte_status ftte_conv_backward_weight(const ftte_layer *layer, int32_t op, int32_t n,
@@ -433,23 +938,11 @@ ftte_status ftte_conv_backward_weight(const ftte_layer *layer, int32_t op, int32
     if (status != FTTE_OK) return status;
     if (input == NULL || grad_output == NULL || grad_weights == NULL || scratch == NULL)
         return FTTE_ERR_ARG;
-    const int32_t len = row_length(layer), out_c = layer->out.c;
-    const ptrdiff_t total = (ptrdiff_t)n * layer->out.h * layer->out.w;
-    position p = {0, 0, 0};
-    for (ptrdiff_t q0 = 0; q0 < total; q0 += FTTE_CONV_POSITIONS) {
-        /* Positions past the batch have zero windows and zero gradients: they add nothing. */
-        const int32_t count = pass_count(q0, total);
-        const views v = read_views(layer, input, &p, count, len, scratch);
-        const float *g[4];
-        int32_t j = 0;
-        for (; j + BLOCK <= slice.count; j += BLOCK) {
-            grad_rows(grad_output, out_c, q0, count, slice.begin + j, g);
-            weight_grad_4x4(layer, &v, g, grad_weights + (ptrdiff_t)j * len);
+    for (int32_t ky = 0; ky < layer->kernel_h; ky++)
+        for (int32_t kx = 0; kx < layer->kernel_w; kx++) {
+            ftte_conv_rect t;
+            if (ftte_conv_tap_rect(layer, ky, kx, &t))
+                weight_tap(layer, n, slice, t, grad_output, input, grad_weights);
         }
-        for (; j < slice.count; j++) {
-            grad_rows(grad_output, out_c, q0, count, slice.begin + j, g);
-            weight_grad_4x1(layer, &v, g, grad_weights + (ptrdiff_t)j * len);
-        }
-    }
     return FTTE_OK;
 }

@@ -9,23 +9,16 @@
 #include <stddef.h>
 
 #include "ftte_kernels.h"
+#include "ftte_mac.h"
 
-/* Output positions per pass of the conv kernels. Each weight loaded in the inner loop then
- * feeds this many multiply-accumulates, which is what brings a Cortex-M4F under two
- * instructions per MAC; the scratch holds this many im2col patches. */
+/* Positions per pass of the conv kernels that read windows (the forward and the stride-1
+ * backward to the input): each weight loaded in their inner loop feeds this many
+ * multiply-accumulates, and their scratch holds this many zero-padded windows. */
 #define FTTE_CONV_POSITIONS 4
 
 /* Largest kernel_h * kernel_w * in.c the conv kernels accept (kernel_h * kernel_w for the
- * depthwise ones): FTTE_CONV_POSITIONS patches of it stay within an int32 of bytes. */
+ * depthwise ones): FTTE_CONV_POSITIONS windows of it stay within an int32 of bytes. */
 #define FTTE_CONV_MAX_ROW (INT32_MAX / ((int32_t)sizeof(float) * FTTE_CONV_POSITIONS))
-
-/* acc += a * b. -std=c99 turns off floating-point contraction, so a plain multiply-add costs
- * two FPU instructions; use the fused instruction where the FPU has one. */
-#if defined(__GNUC__) && defined(__ARM_FEATURE_FMA)
-#define FTTE_MAC(acc, a, b) ((acc) = __builtin_fmaf((a), (b), (acc)))
-#else
-#define FTTE_MAC(acc, a, b) ((acc) += (a) * (b))
-#endif
 
 /* Taps [*lo, *hi) of a kernel-long window starting at `start` (negative inside the padding)
  * that fall inside an axis of `size` elements. Empty when the window misses the axis. */
@@ -68,8 +61,10 @@ static inline int ftte_conv_tap_rect(const ftte_layer *l, int32_t ky, int32_t kx
  * inside [0, out.c), and a batch whose element counts fit a ptrdiff_t. */
 ftte_status ftte_conv_check(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice);
 
-/* Scratch bytes of the conv kernels for a layer of operator `op` (0 if it is invalid). */
-int32_t ftte_conv_buffer_size(const ftte_layer *layer, int32_t op);
+/* Scratch bytes of each conv kernel for a layer of operator `op` (0 if it is invalid). */
+int32_t ftte_conv_forward_scratch(const ftte_layer *layer, int32_t op);
+int32_t ftte_conv_backward_input_scratch(const ftte_layer *layer, int32_t op);
+int32_t ftte_conv_backward_weight_scratch(const ftte_layer *layer, int32_t op);
 
 /* The conv2d kernels' semantics (ftte_kernels.h) for a layer of operator `op`. */
 ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice,

@@ -1,24 +1,27 @@
 /*
  * Row matmul of dense and pointwise conv2d, register-tiled for a Cortex-M4F.
  *
- * Each product is computed in 4x4 tiles of its result, held in 16 accumulators: every step of
- * the reduction loads 4 + 4 floats for 16 multiply-accumulates, about 1.7 instructions per MAC
- * (loads, VFMA, loop) against 3 or more for a dot product, which needs 2 loads per MAC.
- * Edges of fewer than 4 rows or columns use a 1x4 strip, then a plain strided dot.
+ * Costs below are instructions per multiply-accumulate (MAC) on the M4F, where each float
+ * load, store and VFMA is one instruction, a loop step costs a compare and a branch, and GCC
+ * folds the pointer step of a sequential load into the load (post-increment).
+ *
+ *  - Four rows or more: 4x4 tiles of the result in 16 accumulators. Each reduction step loads
+ *    4 + 4 floats for 16 MACs (26 instructions, 1.6 per MAC). The weight gradient, reduced
+ *    over the rows (often just the batch), uses 4x6 tiles: its accumulators start from and go
+ *    back to memory, and a wider tile loads fewer operands per MAC to pay for that.
+ *  - A single row (batch-1 dense) is a matrix-vector product in which every weight is used
+ *    once: a load and a VFMA per MAC is the floor. Sixteen floats of the vector (or of the
+ *    result) stay in registers while the weight rows stream past them, which comes to about
+ *    2.3 per MAC; the weight gradient of one row, an outer product, also loads and stores
+ *    each gradient element, so its floor is 3.
+ *  - Edges (fewer than 4 rows, outputs or inputs left) use 1x4 / 4x1 strips, then plain dots.
  *
  * ftte_rows_check() bounds every tensor (weights included) by INT32_MAX elements, so the
  * int32 offsets below (row * stride) cannot overflow.
  */
 #include "rows_matmul.h"
 
-/* In ISO C mode (-std=c99) GCC does not contract a * b + c into one instruction
- * (-ffp-contract=off), so ask for the fused multiply-add where the FPU has one (Cortex-M4F
- * VFMA). Elsewhere (soft float, x86 without FMA) fmaf is a slow library call: multiply, add. */
-#if defined(__GNUC__) && defined(__FP_FAST_FMAF)
-#define MAC(acc, a, b) ((acc) = __builtin_fmaf((a), (b), (acc)))
-#else
-#define MAC(acc, a, b) ((acc) += (a) * (b))
-#endif
+#include "ftte_mac.h"
 
 ftte_status ftte_rows_check(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice,
                             int32_t *rows) {
@@ -42,9 +45,9 @@ static void store4(float *p, float a, float b, float c, float d) {
     p[3] = d;
 }
 
-/* acc + sum_t a[t * as] * b[t * bs]: the edge case of all three products. */
+/* acc + sum_t a[t * as] * b[t * bs]: the corner case of all three products. */
 static float dot(int32_t k, const float *a, int32_t as, const float *b, int32_t bs, float acc) {
-    for (int32_t t = 0; t < k; t++) MAC(acc, a[t * as], b[t * bs]);
+    for (int32_t t = 0; t < k; t++) FTTE_MAC(acc, a[t * as], b[t * bs]);
     return acc;
 }
 
@@ -54,17 +57,82 @@ static void strip_1x4(int32_t k, const float *a, int32_t as, const float *b, int
     float a0 = out[0], a1 = out[1], a2 = out[2], a3 = out[3];
     for (int32_t t = 0; t < k; t++) {
         const float u = a[t * as], *v = b + t * bs;
-        MAC(a0, u, v[0]); MAC(a1, u, v[1]); MAC(a2, u, v[2]); MAC(a3, u, v[3]);
+        FTTE_MAC(a0, u, v[0]); FTTE_MAC(a1, u, v[1]); FTTE_MAC(a2, u, v[2]); FTTE_MAC(a3, u, v[3]);
     }
     store4(out, a0, a1, a2, a3);
 }
 
+/* out[j * os] += sum_t a[t * as + j * aj] * b[t * bs] for j < 4: one result column of 4 rows,
+ * the 4 rows of `a` being aj apart. */
+static void strip_4x1(int32_t k, const float *a, int32_t as, int32_t aj, const float *b,
+                      int32_t bs, float *out, int32_t os) {
+    const float *a0 = a, *a1 = a0 + aj, *a2 = a1 + aj, *a3 = a2 + aj;
+    float s0 = out[0], s1 = out[os], s2 = out[2 * os], s3 = out[3 * os];
+    for (int32_t t = 0; t < k; t++) {
+        const float v = b[t * bs];
+        FTTE_MAC(s0, a0[t * as], v); FTTE_MAC(s1, a1[t * as], v);
+        FTTE_MAC(s2, a2[t * as], v); FTTE_MAC(s3, a3[t * as], v);
+    }
+    out[0] = s0, out[os] = s1, out[2 * os] = s2, out[3 * os] = s3;
+}
+
 /* ---------------------------------------------------------------------------------------- */
-/* Forward: y[r][o] = b[o] + x[r] . w[o], tiles of 4 rows x 4 outputs, reduced over in_c.     */
+/* Sixteen floats in registers, for the single-row (matrix-vector) products                  */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Rows x0..x3 against weight rows w0..w3 (both of k floats): each loaded input feeds 4 MACs,
- * and so does each loaded weight. */
+/* Passed and returned by value: GCC keeps the members in 16 FPU registers, where an array
+ * indexed in a loop would live on the stack. */
+typedef struct {
+    float v[16];
+} block16;
+
+#define BLOCK16 16
+
+FTTE_INLINE block16 load16(const float *p) {
+    const block16 b = {{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11],
+                        p[12], p[13], p[14], p[15]}};
+    return b;
+}
+
+FTTE_INLINE void store16(float *p, block16 b) {
+    p[0] = b.v[0], p[1] = b.v[1], p[2] = b.v[2], p[3] = b.v[3];
+    p[4] = b.v[4], p[5] = b.v[5], p[6] = b.v[6], p[7] = b.v[7];
+    p[8] = b.v[8], p[9] = b.v[9], p[10] = b.v[10], p[11] = b.v[11];
+    p[12] = b.v[12], p[13] = b.v[13], p[14] = b.v[14], p[15] = b.v[15];
+}
+
+/* acc + x . w. */
+FTTE_INLINE float dot16(float acc, block16 w, block16 x) {
+    FTTE_MAC(acc, x.v[0], w.v[0]); FTTE_MAC(acc, x.v[1], w.v[1]);
+    FTTE_MAC(acc, x.v[2], w.v[2]); FTTE_MAC(acc, x.v[3], w.v[3]);
+    FTTE_MAC(acc, x.v[4], w.v[4]); FTTE_MAC(acc, x.v[5], w.v[5]);
+    FTTE_MAC(acc, x.v[6], w.v[6]); FTTE_MAC(acc, x.v[7], w.v[7]);
+    FTTE_MAC(acc, x.v[8], w.v[8]); FTTE_MAC(acc, x.v[9], w.v[9]);
+    FTTE_MAC(acc, x.v[10], w.v[10]); FTTE_MAC(acc, x.v[11], w.v[11]);
+    FTTE_MAC(acc, x.v[12], w.v[12]); FTTE_MAC(acc, x.v[13], w.v[13]);
+    FTTE_MAC(acc, x.v[14], w.v[14]); FTTE_MAC(acc, x.v[15], w.v[15]);
+    return acc;
+}
+
+/* acc + g * x. */
+FTTE_INLINE block16 fma16(block16 acc, float g, block16 x) {
+    FTTE_MAC(acc.v[0], g, x.v[0]); FTTE_MAC(acc.v[1], g, x.v[1]);
+    FTTE_MAC(acc.v[2], g, x.v[2]); FTTE_MAC(acc.v[3], g, x.v[3]);
+    FTTE_MAC(acc.v[4], g, x.v[4]); FTTE_MAC(acc.v[5], g, x.v[5]);
+    FTTE_MAC(acc.v[6], g, x.v[6]); FTTE_MAC(acc.v[7], g, x.v[7]);
+    FTTE_MAC(acc.v[8], g, x.v[8]); FTTE_MAC(acc.v[9], g, x.v[9]);
+    FTTE_MAC(acc.v[10], g, x.v[10]); FTTE_MAC(acc.v[11], g, x.v[11]);
+    FTTE_MAC(acc.v[12], g, x.v[12]); FTTE_MAC(acc.v[13], g, x.v[13]);
+    FTTE_MAC(acc.v[14], g, x.v[14]); FTTE_MAC(acc.v[15], g, x.v[15]);
+    return acc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Forward: y[r][o] = b[o] + x[r] . w[o].                                                     */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Rows x0..x3 against weight rows w0..w3 (both of k floats), into y (rows ys apart): each
+ * loaded input feeds 4 MACs, and so does each loaded weight. */
 static void forward_4x4(int32_t k, const float *x, const float *w, const float *bias, float *y,
                         int32_t ys) {
     const float *x0 = x, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
@@ -75,16 +143,18 @@ static void forward_4x4(int32_t k, const float *x, const float *w, const float *
     }
     float a00 = b0, a01 = b1, a02 = b2, a03 = b3, a10 = b0, a11 = b1, a12 = b2, a13 = b3;
     float a20 = b0, a21 = b1, a22 = b2, a23 = b3, a30 = b0, a31 = b1, a32 = b2, a33 = b3;
-    for (int32_t i = 0; i < k; i++) {
-        const float v0 = w0[i], v1 = w1[i], v2 = w2[i], v3 = w3[i];
-        float u = x0[i];
-        MAC(a00, u, v0); MAC(a01, u, v1); MAC(a02, u, v2); MAC(a03, u, v3);
-        u = x1[i];
-        MAC(a10, u, v0); MAC(a11, u, v1); MAC(a12, u, v2); MAC(a13, u, v3);
-        u = x2[i];
-        MAC(a20, u, v0); MAC(a21, u, v1); MAC(a22, u, v2); MAC(a23, u, v3);
-        u = x3[i];
-        MAC(a30, u, v0); MAC(a31, u, v1); MAC(a32, u, v2); MAC(a33, u, v3);
+    /* Pointer increments and an end pointer, not an index: so written, GCC keeps 8 pointers
+     * that its loads post-increment, where from x0[i] it derives some from others (+1 add). */
+    for (const float *end = x1; x0 != end;) {
+        const float v0 = *w0++, v1 = *w1++, v2 = *w2++, v3 = *w3++;
+        float u = *x0++;
+        FTTE_MAC(a00, u, v0); FTTE_MAC(a01, u, v1); FTTE_MAC(a02, u, v2); FTTE_MAC(a03, u, v3);
+        u = *x1++;
+        FTTE_MAC(a10, u, v0); FTTE_MAC(a11, u, v1); FTTE_MAC(a12, u, v2); FTTE_MAC(a13, u, v3);
+        u = *x2++;
+        FTTE_MAC(a20, u, v0); FTTE_MAC(a21, u, v1); FTTE_MAC(a22, u, v2); FTTE_MAC(a23, u, v3);
+        u = *x3++;
+        FTTE_MAC(a30, u, v0); FTTE_MAC(a31, u, v1); FTTE_MAC(a32, u, v2); FTTE_MAC(a33, u, v3);
     }
     store4(y, a00, a01, a02, a03);
     store4(y + ys, a10, a11, a12, a13);
@@ -92,43 +162,57 @@ static void forward_4x4(int32_t k, const float *x, const float *w, const float *
     store4(y + 3 * ys, a30, a31, a32, a33);
 }
 
-/* One input row against weight rows w0..w3: each loaded input feeds 4 MACs. */
-static void forward_1x4(int32_t k, const float *x, const float *w, const float *bias, float *y) {
-    const float *w0 = w, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
-    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-    if (bias) {
-        a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+/* Four rows of x (k floats each) into y: 4x4 tiles, then one output column at a time. */
+static void forward_rows4(int32_t k, int32_t count, const float *x, const float *w,
+                          const float *bias, float *y, int32_t ys) {
+    int32_t o = 0;
+    for (; o + 4 <= count; o += 4) forward_4x4(k, x, w + o * k, bias ? bias + o : 0, y + o, ys);
+    for (; o < count; o++) {
+        float *yo = y + o;
+        yo[0] = yo[ys] = yo[2 * ys] = yo[3 * ys] = bias ? bias[o] : 0.0f;
+        strip_4x1(k, x, 1, k, w + o * k, 1, yo, ys);
     }
-    for (int32_t i = 0; i < k; i++) {
-        const float u = x[i];
-        MAC(a0, u, w0[i]); MAC(a1, u, w1[i]); MAC(a2, u, w2[i]); MAC(a3, u, w3[i]);
-    }
-    store4(y, a0, a1, a2, a3);
+}
+
+/* y[o] = init[o * init_step] + xs . w[o][0..15] for o < count (weight rows k apart). One
+ * output per step: with two, the 16 x, 2 sums and the loads in flight no longer fit the FPU's
+ * 32 registers and GCC spills. */
+static void forward_block16(int32_t count, int32_t k, block16 xs, const float *w,
+                            const float *init, int32_t init_step, float *y) {
+    for (int32_t o = 0; o < count; o++, w += k) y[o] = dot16(init[o * init_step], load16(w), xs);
+}
+
+/* One row: y[o] = b[o] + x . w[o] for o < count, the x in registers 16 at a time. The first
+ * block starts from the bias (a zero read with step 0 without one), the next ones from y. */
+static void forward_row(int32_t k, int32_t count, const float *x, const float *w,
+                        const float *bias, float *y) {
+    static const float zero = 0.0f;
+    const float *init = bias ? bias : &zero;
+    int32_t step = bias ? 1 : 0, i = 0;
+    for (; i + BLOCK16 <= k; i += BLOCK16, init = y, step = 1)
+        forward_block16(count, k, load16(x + i), w + i, init, step, y);
+    if (i == k) return;
+    if (i == 0)
+        for (int32_t o = 0; o < count; o++) y[o] = init[o * step];
+    /* The last k % 16 inputs: 4 outputs per loaded input, then single dots. */
+    int32_t o = 0;
+    for (; o + 4 <= count; o += 4) strip_4x1(k - i, w + o * k + i, 1, k, x + i, 1, y + o, 1);
+    for (; o < count; o++) y[o] = dot(k - i, x + i, 1, w + o * k + i, 1, y[o]);
 }
 
 void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
                        const float *input, const float *weights, const float *bias,
                        float *output) {
-    const int32_t k = in_c, count = slice.count;
-    for (int32_t r = 0; r < rows;) {
-        const int32_t block = rows - r >= 4 ? 4 : 1;
-        const float *x = input + r * k;
-        float *y = output + r * out_c + slice.begin;
-        int32_t o = 0;
-        for (; o + 4 <= count; o += 4) {
-            const float *w = weights + o * k, *b = bias ? bias + o : 0;
-            if (block == 4) forward_4x4(k, x, w, b, y + o, out_c);
-            else forward_1x4(k, x, w, b, y + o);
-        }
-        for (; o < count; o++)
-            for (int32_t j = 0; j < block; j++)
-                y[j * out_c + o] = dot(k, x + j * k, 1, weights + o * k, 1, bias ? bias[o] : 0.0f);
-        r += block;
-    }
+    const int32_t k = in_c;
+    float *y = output + slice.begin;
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+        forward_rows4(k, slice.count, input + r * k, weights, bias, y + r * out_c, out_c);
+    for (; r < rows; r++) forward_row(k, slice.count, input + r * k, weights, bias, y + r * out_c);
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Backward input: gx[r][i] += sum_o gy[r][o] * w[o][i], tiles of 4 rows x 4 inputs.          */
+/* Backward input: gx[r][i] += sum_o gy[r][o] * w[o][i].                                      */
 /* ---------------------------------------------------------------------------------------- */
 
 /* Rows j < 4 of gy (stride gys, count floats) against w (count rows of stride k) into 4
@@ -141,17 +225,16 @@ static void backward_input_4x4(int32_t count, const float *gy, int32_t gys, cons
     float a10 = x1[0], a11 = x1[1], a12 = x1[2], a13 = x1[3];
     float a20 = x2[0], a21 = x2[1], a22 = x2[2], a23 = x2[3];
     float a30 = x3[0], a31 = x3[1], a32 = x3[2], a33 = x3[3];
-    for (int32_t o = 0; o < count; o++) {
-        const float *wo = w + o * k;
-        const float v0 = wo[0], v1 = wo[1], v2 = wo[2], v3 = wo[3];
-        float u = g0[o];
-        MAC(a00, u, v0); MAC(a01, u, v1); MAC(a02, u, v2); MAC(a03, u, v3);
-        u = g1[o];
-        MAC(a10, u, v0); MAC(a11, u, v1); MAC(a12, u, v2); MAC(a13, u, v3);
-        u = g2[o];
-        MAC(a20, u, v0); MAC(a21, u, v1); MAC(a22, u, v2); MAC(a23, u, v3);
-        u = g3[o];
-        MAC(a30, u, v0); MAC(a31, u, v1); MAC(a32, u, v2); MAC(a33, u, v3);
+    for (const float *end = g0 + count; g0 != end; w += k) {
+        const float v0 = w[0], v1 = w[1], v2 = w[2], v3 = w[3];
+        float u = *g0++;
+        FTTE_MAC(a00, u, v0); FTTE_MAC(a01, u, v1); FTTE_MAC(a02, u, v2); FTTE_MAC(a03, u, v3);
+        u = *g1++;
+        FTTE_MAC(a10, u, v0); FTTE_MAC(a11, u, v1); FTTE_MAC(a12, u, v2); FTTE_MAC(a13, u, v3);
+        u = *g2++;
+        FTTE_MAC(a20, u, v0); FTTE_MAC(a21, u, v1); FTTE_MAC(a22, u, v2); FTTE_MAC(a23, u, v3);
+        u = *g3++;
+        FTTE_MAC(a30, u, v0); FTTE_MAC(a31, u, v1); FTTE_MAC(a32, u, v2); FTTE_MAC(a33, u, v3);
     }
     store4(x0, a00, a01, a02, a03);
     store4(x1, a10, a11, a12, a13);
@@ -159,32 +242,73 @@ static void backward_input_4x4(int32_t count, const float *gy, int32_t gys, cons
     store4(x3, a30, a31, a32, a33);
 }
 
+/* One row: gx[i] += sum_o g[o] * w[o][i], 16 gradient sums at a time in registers. */
+static void backward_input_row(int32_t k, int32_t count, const float *g, const float *w,
+                               float *gx) {
+    int32_t i = 0;
+    for (; i + BLOCK16 <= k; i += BLOCK16) {
+        block16 acc = load16(gx + i);
+        const float *wo = w + i;
+        for (int32_t o = 0; o < count; o++, wo += k) acc = fma16(acc, g[o], load16(wo));
+        store16(gx + i, acc);
+    }
+    for (; i + 4 <= k; i += 4) strip_1x4(count, g, 1, w + i, k, gx + i);
+    for (; i < k; i++) gx[i] = dot(count, g, 1, w + i, k, gx[i]);
+}
+
 void ftte_rows_backward_input(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
                               const float *grad_output, const float *weights,
                               float *grad_input) {
     const int32_t k = in_c, count = slice.count;
-    for (int32_t r = 0; r < rows;) {
-        const int32_t block = rows - r >= 4 ? 4 : 1;
-        const float *gy = grad_output + r * out_c + slice.begin;
+    const float *gy = grad_output + slice.begin;
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *g = gy + r * out_c;
         float *gx = grad_input + r * k;
         int32_t i = 0;
-        for (; i + 4 <= k; i += 4) {
-            if (block == 4) backward_input_4x4(count, gy, out_c, weights + i, k, gx + i);
-            else strip_1x4(count, gy, 1, weights + i, k, gx + i);
-        }
-        for (; i < k; i++)
-            for (int32_t j = 0; j < block; j++)
-                gx[j * k + i] = dot(count, gy + j * out_c, 1, weights + i, k, gx[j * k + i]);
-        r += block;
+        for (; i + 4 <= k; i += 4) backward_input_4x4(count, g, out_c, weights + i, k, gx + i);
+        for (; i < k; i++) strip_4x1(count, g, 1, out_c, weights + i, k, gx + i, k);
     }
+    for (; r < rows; r++) backward_input_row(k, count, gy + r * out_c, weights, grad_input + r * k);
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Backward weight: gw[o][i] += sum_r gy[r][o] * x[r][i], tiles of 4 outputs x 4 inputs.      */
+/* Backward weight: gw[o][i] += sum_r gy[r][o] * x[r][i].                                     */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Columns o < 4 of gy (row stride gys) against 4 columns of x (row stride k) over all rows,
- * into 4 rows of gw (stride k): per row, 4 gradient and 4 input loads feed 16 MACs. */
+/* Columns o < 4 of gy (row stride gys) against 6 columns of x (row stride k) over all rows,
+ * into 4 rows of gw (stride k). 24 accumulators + 4 gradients + a streamed input fill the
+ * FPU's 32 registers; per row, 4 + 6 loads feed 24 MACs, and each accumulator's load and
+ * store is shared by `rows` MACs. */
+static void backward_weight_4x6(int32_t rows, const float *gy, int32_t gys, const float *x,
+                                int32_t k, float *gw) {
+    float *w0 = gw, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+    float a00 = w0[0], a01 = w0[1], a02 = w0[2], a03 = w0[3], a04 = w0[4], a05 = w0[5];
+    float a10 = w1[0], a11 = w1[1], a12 = w1[2], a13 = w1[3], a14 = w1[4], a15 = w1[5];
+    float a20 = w2[0], a21 = w2[1], a22 = w2[2], a23 = w2[3], a24 = w2[4], a25 = w2[5];
+    float a30 = w3[0], a31 = w3[1], a32 = w3[2], a33 = w3[3], a34 = w3[4], a35 = w3[5];
+    for (const float *end = x + rows * k; x != end; gy += gys, x += k) { /* no row counter */
+        const float g0 = gy[0], g1 = gy[1], g2 = gy[2], g3 = gy[3];
+        float v = x[0];
+        FTTE_MAC(a00, g0, v); FTTE_MAC(a10, g1, v); FTTE_MAC(a20, g2, v); FTTE_MAC(a30, g3, v);
+        v = x[1];
+        FTTE_MAC(a01, g0, v); FTTE_MAC(a11, g1, v); FTTE_MAC(a21, g2, v); FTTE_MAC(a31, g3, v);
+        v = x[2];
+        FTTE_MAC(a02, g0, v); FTTE_MAC(a12, g1, v); FTTE_MAC(a22, g2, v); FTTE_MAC(a32, g3, v);
+        v = x[3];
+        FTTE_MAC(a03, g0, v); FTTE_MAC(a13, g1, v); FTTE_MAC(a23, g2, v); FTTE_MAC(a33, g3, v);
+        v = x[4];
+        FTTE_MAC(a04, g0, v); FTTE_MAC(a14, g1, v); FTTE_MAC(a24, g2, v); FTTE_MAC(a34, g3, v);
+        v = x[5];
+        FTTE_MAC(a05, g0, v); FTTE_MAC(a15, g1, v); FTTE_MAC(a25, g2, v); FTTE_MAC(a35, g3, v);
+    }
+    store4(w0, a00, a01, a02, a03), w0[4] = a04, w0[5] = a05;
+    store4(w1, a10, a11, a12, a13), w1[4] = a14, w1[5] = a15;
+    store4(w2, a20, a21, a22, a23), w2[4] = a24, w2[5] = a25;
+    store4(w3, a30, a31, a32, a33), w3[4] = a34, w3[5] = a35;
+}
+
+/* The same for 4 columns of x (the last k % 6 inputs, when there are 4 or 5). */
 static void backward_weight_4x4(int32_t rows, const float *gy, int32_t gys, const float *x,
                                 int32_t k, float *gw) {
     float *w0 = gw, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
@@ -192,17 +316,16 @@ static void backward_weight_4x4(int32_t rows, const float *gy, int32_t gys, cons
     float a10 = w1[0], a11 = w1[1], a12 = w1[2], a13 = w1[3];
     float a20 = w2[0], a21 = w2[1], a22 = w2[2], a23 = w2[3];
     float a30 = w3[0], a31 = w3[1], a32 = w3[2], a33 = w3[3];
-    for (int32_t r = 0; r < rows; r++) {
-        const float *g = gy + r * gys, *xr = x + r * k;
-        const float v0 = xr[0], v1 = xr[1], v2 = xr[2], v3 = xr[3];
-        float u = g[0];
-        MAC(a00, u, v0); MAC(a01, u, v1); MAC(a02, u, v2); MAC(a03, u, v3);
-        u = g[1];
-        MAC(a10, u, v0); MAC(a11, u, v1); MAC(a12, u, v2); MAC(a13, u, v3);
-        u = g[2];
-        MAC(a20, u, v0); MAC(a21, u, v1); MAC(a22, u, v2); MAC(a23, u, v3);
-        u = g[3];
-        MAC(a30, u, v0); MAC(a31, u, v1); MAC(a32, u, v2); MAC(a33, u, v3);
+    for (const float *end = x + rows * k; x != end; gy += gys, x += k) {
+        const float v0 = x[0], v1 = x[1], v2 = x[2], v3 = x[3];
+        float u = gy[0];
+        FTTE_MAC(a00, u, v0); FTTE_MAC(a01, u, v1); FTTE_MAC(a02, u, v2); FTTE_MAC(a03, u, v3);
+        u = gy[1];
+        FTTE_MAC(a10, u, v0); FTTE_MAC(a11, u, v1); FTTE_MAC(a12, u, v2); FTTE_MAC(a13, u, v3);
+        u = gy[2];
+        FTTE_MAC(a20, u, v0); FTTE_MAC(a21, u, v1); FTTE_MAC(a22, u, v2); FTTE_MAC(a23, u, v3);
+        u = gy[3];
+        FTTE_MAC(a30, u, v0); FTTE_MAC(a31, u, v1); FTTE_MAC(a32, u, v2); FTTE_MAC(a33, u, v3);
     }
     store4(w0, a00, a01, a02, a03);
     store4(w1, a10, a11, a12, a13);
@@ -210,22 +333,42 @@ static void backward_weight_4x4(int32_t rows, const float *gy, int32_t gys, cons
     store4(w3, a30, a31, a32, a33);
 }
 
+/* One row (the outer product gw[o] += g[o] * x): 16 inputs in registers at a time, each
+ * gradient element loaded, updated and stored once. */
+static void backward_weight_row(int32_t k, int32_t count, const float *x, const float *g,
+                                float *gw) {
+    int32_t i = 0;
+    for (; i + BLOCK16 <= k; i += BLOCK16) {
+        const block16 xs = load16(x + i);
+        float *wo = gw + i;
+        for (int32_t o = 0; o < count; o++, wo += k) store16(wo, fma16(load16(wo), g[o], xs));
+    }
+    if (i == k) return;
+    for (int32_t o = 0; o < count; o++)
+        for (int32_t t = i; t < k; t++) FTTE_MAC(gw[o * k + t], g[o], x[t]);
+}
+
 void ftte_rows_backward_weight(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
                                const float *input, const float *grad_output,
                                float *grad_weights) {
     const int32_t k = in_c, count = slice.count;
-    for (int32_t o = 0; o < count;) {
-        const int32_t block = count - o >= 4 ? 4 : 1;
-        const float *gy = grad_output + slice.begin + o;
+    const float *gy = grad_output + slice.begin;
+    if (rows == 1) {
+        backward_weight_row(k, count, input, gy, grad_weights);
+        return;
+    }
+    int32_t o = 0;
+    for (; o + 4 <= count; o += 4) {
         float *gw = grad_weights + o * k;
         int32_t i = 0;
-        for (; i + 4 <= k; i += 4) {
-            if (block == 4) backward_weight_4x4(rows, gy, out_c, input + i, k, gw + i);
-            else strip_1x4(rows, gy, out_c, input + i, k, gw + i);
-        }
-        for (; i < k; i++)
-            for (int32_t j = 0; j < block; j++)
-                gw[j * k + i] = dot(rows, gy + j, out_c, input + i, k, gw[j * k + i]);
-        o += block;
+        for (; i + 6 <= k; i += 6) backward_weight_4x6(rows, gy + o, out_c, input + i, k, gw + i);
+        for (; i + 4 <= k; i += 4) backward_weight_4x4(rows, gy + o, out_c, input + i, k, gw + i);
+        for (; i < k; i++) strip_4x1(rows, gy + o, out_c, 1, input + i, k, gw + i, k);
+    }
+    for (; o < count; o++) {
+        float *gw = grad_weights + o * k;
+        int32_t i = 0;
+        for (; i + 4 <= k; i += 4) strip_1x4(rows, gy + o, out_c, input + i, k, gw + i);
+        for (; i < k; i++) gw[i] = dot(rows, gy + o, out_c, input + i, k, gw[i]);
     }
 }
