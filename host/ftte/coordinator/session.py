@@ -24,7 +24,7 @@ from ftte.coordinator.metrics import Evaluator, MetricsLog, Sink
 from ftte.data import Dataset, accelerometer, digits, digits_28
 from ftte.fleet.config import RunConfig
 from ftte.fleet.partition import partition
-from ftte.fleet.select import Selection, choose_spec, spec_from_json, spec_to_json, usable_budget
+from ftte.fleet.select import Selection, calibrate, choose_spec, spec_from_json, spec_to_json, usable_budget
 from ftte.model import Model, UpdateSpec
 from ftte.store import RunStore
 from ftte.train import Trainer, plan_memory
@@ -107,8 +107,10 @@ def _open(config: RunConfig, store: RunStore, resume: bool, sinks: Sequence[Sink
         start = _starting_point(model, data, server, config)
         evaluator = Evaluator(model, data.x_test, data.y_test)
         start["accuracy"] = evaluator(flat_parameters(model)).accuracy
+        importance = (calibrate(model, data.x_train[server], data.y_train[server])
+                       if config.budget.spec == "importance" else None)  # the host's share (docs/selection.md)
         selection = choose_spec(model, usable_budget(rams, config.budget.margin), t.batch, momentum,
-                                config.budget.spec)
+                                config.budget.spec, importance)
         strategy = _strategy(config, flat_parameters(model))
         store.create({"config": config.as_dict(), "spec": spec_to_json(selection.spec),
                       "spec_label": selection.label, "start": start, "created": time.time()}, strategy.state())

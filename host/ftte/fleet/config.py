@@ -263,8 +263,8 @@ def parse_config(raw: dict, base: Path | None = None, source: str = "<config>") 
     t = _section(raw, "budget", source)
     budget = BudgetConfig(t.take("margin", (int, float), BudgetConfig.margin, _fraction, "a fraction in [0, 1)"),
                           t.take("spec", (str, dict), BudgetConfig.spec,
-                                 lambda v: isinstance(v, dict) or v in ("auto", "full", "bias"),
-                                 "'auto' | 'full' | 'bias' or a table {layer = mode}"))
+                                 lambda v: isinstance(v, dict) or v in ("auto", "importance", "full", "bias"),
+                                 "'auto' | 'importance' | 'full' | 'bias' or a table {layer = mode}"))
     t.done(("margin", "spec"))
 
     entries = raw.pop("boards", None)

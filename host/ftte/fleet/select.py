@@ -4,7 +4,10 @@ weakest board.
 "auto" asks ftte.selection (the sparse-update selector: top layers in full, then output channels
 of the layer below, channels ranked by weight norm) for the candidate with the most trainable
 parameters whose exact C-planned arena fits min(board RAM) * (1 - margin); bias-only is the
-last resort. Pure: no I/O; the memory numbers come from the C planner.
+last resort. "importance" asks ftte.selection.select_by_importance instead: the groups (biases,
+channel rows) of the most importance per byte, the importance measured on the host's calibration
+set (`calibrate`); docs/selection.md. `reselect` is the hook for a fleet that changes (a board
+that joins with less RAM). Pure: no I/O; the memory numbers come from the C planner.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ftte.model import LayerUpdate, Model, UpdateSpec
-from ftte.selection import select_sparse_update
+from ftte.selection import (
+    Importance, calibration_importance, needs_reselection, select_by_importance, select_sparse_update,
+)
 from ftte.train import MemoryPlan, plan_memory
 
 
@@ -33,11 +38,20 @@ def usable_budget(ram_budgets: Sequence[int], margin: float) -> int:
 
 
 def choose_spec(model: Model, budget: int, batch: int, momentum: bool,
-                explicit: str | Mapping[str, object] = "auto") -> Selection:
-    """The spec to train. `explicit`: "auto", "full", "bias", or {layer name: "full" | "bias" |
-    [channels]} (other layers frozen). An explicit spec that does not fit is an error."""
-    auto = explicit == "auto"
-    if auto:
+                explicit: str | Mapping[str, object] = "auto", importance: Importance | None = None) -> Selection:
+    """The spec to train. `explicit`: "auto", "importance" (needs `importance`), "full", "bias",
+    or {layer name: "full" | "bias" | [channels]} (other layers frozen). An explicit spec that
+    does not fit is an error."""
+    auto = explicit in ("auto", "importance")
+    if explicit == "importance":
+        if importance is None:
+            raise ValueError("spec 'importance' needs the importance of the model's parameters: calibration data "
+                             "on the host ([data] server_share > 0)")
+        chosen = select_by_importance(model, importance, budget, batch, momentum)
+        if chosen is not None:
+            return Selection(chosen.spec, chosen.label, chosen.memory, budget)
+        explicit = "bias"
+    if explicit == "auto":
         found = select_sparse_update(model, budget, batch, momentum)
         if found is not None:
             return Selection(found.spec, found.label, found.memory, budget)
@@ -51,6 +65,27 @@ def choose_spec(model: Model, budget: int, batch: int, momentum: bool,
         raise ValueError(f"update spec {label!r} needs a {memory.total:,} B training arena (batch {batch}), "
                          f"the weakest board gives {budget:,} B after the margin")
     return Selection(spec, label, memory, budget)
+
+
+def calibrate(model: Model, x, y, limit: int = 256) -> Importance | None:
+    """The importance of the model's parameter groups on (at most `limit` of) the host's samples:
+    the mean squared per-sample gradient ("power"), through the C kernels; None with fewer than
+    2 samples."""
+    if len(x) < 2:
+        return None
+    return calibration_importance(model, x[:limit], y[:limit], batch=1)
+
+
+def reselect(model: Model, current: Selection, ram_budgets: Sequence[int], margin: float, batch: int,
+             momentum: bool, explicit: str | Mapping[str, object] = "auto", importance: Importance | None = None,
+             grow: float | None = None) -> Selection | None:
+    """A new selection when the fleet's RAM budgets call for one (ftte.selection.needs_reselection:
+    the current arena no longer fits the weakest board after the margin, or with `grow` the budget
+    grew by more than that fraction), else None. The coordinator's hook for a board that joins with
+    a smaller budget; an explicit spec that no longer fits raises, as in choose_spec."""
+    if not needs_reselection(current, ram_budgets, margin, grow):
+        return None
+    return choose_spec(model, usable_budget(ram_budgets, margin), batch, momentum, explicit, importance)
 
 
 def spec_from_config(model: Model, value: str | Mapping[str, object]) -> tuple[UpdateSpec, str]:
