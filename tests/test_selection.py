@@ -325,6 +325,6 @@ def test_ftte_run_opens_with_importance_selection(tmp_path):
                                             fleet.data.y_train[server][:256])
         expected = select_by_importance(fleet.model, importance, fleet.selection.budget, batch=16)
         assert fleet.selection.spec == expected.spec and fleet.selection.label == expected.label
-        assert fleet.store.meta("spec_label") == fleet.selection.label
+        assert fleet.store.selections()[-1].label == fleet.selection.label
     finally:
         fleet.close()

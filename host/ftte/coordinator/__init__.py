@@ -7,6 +7,7 @@ from ftte.coordinator.board import Board, BoardError, BoardInfo, Hyper, Result, 
 from ftte.coordinator.inprocess import InProcessBoard
 from ftte.coordinator.loop import Coordinator, StopRule, Summary
 from ftte.coordinator.metrics import Evaluation, Evaluator, MetricsLog
+from ftte.coordinator.trainable import Selector, Trainable
 
 __all__ = ["Board", "BoardError", "BoardInfo", "Coordinator", "Evaluation", "Evaluator", "Hyper",
-           "InProcessBoard", "MetricsLog", "Result", "StopRule", "Summary", "Task"]
+           "InProcessBoard", "MetricsLog", "Result", "Selector", "StopRule", "Summary", "Task", "Trainable"]

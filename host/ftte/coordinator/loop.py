@@ -4,7 +4,9 @@ to it, evaluates the global model at intervals, and stops by rule.
 
 One asyncio task per board runs: assign -> train (with a timeout) -> on_update, again at once.
 The strategy (ftte.aggregation) decides everything about versions; the coordinator only
-carries values between it, the boards, the store and the metrics log.
+carries values between it, the boards, the store and the metrics log. It also owns what the
+boards train (w*, a `Trainable`): a board that joins with less RAM than w*'s arena makes it
+choose w* again (docs/coordinator.md, "Reselection").
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ftte.aggregation import Advance, Assignment, Strategy, Update, Wait
+from ftte.aggregation import Advance, Assignment, Outcome, Strategy, Update, Wait
 from ftte.coordinator.board import Board, BoardInfo, Hyper, Result, Task
 from ftte.coordinator.metrics import Evaluation
+from ftte.coordinator.trainable import Selector, Trainable
 from ftte.model import UpdateSpec
-from ftte.store import RunStore
+from ftte.store import RunStore, SelectionRecord
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Summary:
     versions_made: int = 0
     accepted: int = 0
     refused: int = 0
+    reselections: int = 0
     bytes_down: int = 0
     bytes_up: int = 0
     dropped: dict[str, str] = field(default_factory=dict)
@@ -53,16 +57,23 @@ class Coordinator:
                  evaluate: Callable[[np.ndarray], Evaluation] | None = None, stop: StopRule = StopRule(),
                  task_timeout: float = 30.0, eval_every: int = 1, store: RunStore | None = None,
                  log: Callable[[dict], None] | None = None, arena_bytes: int = 0,
-                 next_task_id: int = 1, elapsed: float = 0.0):
-        self.strategy, self.spec, self.hyper = strategy, spec, hyper
-        self.indices = np.asarray(indices, np.int64)
+                 next_task_id: int = 1, elapsed: float = 0.0, selector: Selector | None = None,
+                 label: str = "", generation: int = 0):
+        self.strategy, self.hyper = strategy, hyper
+        self.trainable = Trainable(spec, np.asarray(indices, np.int64), arena_bytes, label)
+        self.generation = generation  # counts the selections of w* (a resumed run goes on counting)
+        self.selector = selector      # None: a board with too little RAM is refused
         self.evaluate, self.stop, self.store = evaluate, stop, store
-        self.task_timeout, self.eval_every, self.arena_bytes = task_timeout, eval_every, arena_bytes
+        self.task_timeout, self.eval_every = task_timeout, eval_every
         self._log = log or (lambda event: None)
         self._next_task, self._elapsed0 = next_task_id, elapsed
         self.summary = Summary("running", strategy.version)
         self._evaluated: int | None = None
         self._live: dict[str, Board] = {}
+        self._budgets: dict[str, int] = {}      # RAM of every admitted board (joining or live)
+        self._provisioned: dict[str, int] = {}  # board -> generation of w* its frozen part is from
+        self._later: list[tuple[int, Board]] = []
+        self._workers: list[asyncio.Task] = []
         self._waiting: set[str] = set()
         self._finished = asyncio.Event()
         self._wake = asyncio.Event()
@@ -70,8 +81,11 @@ class Coordinator:
 
     # ---------------------------------------------------------------- the run
 
-    async def run(self, boards: Sequence[Board]) -> Summary:
+    async def run(self, boards: Sequence[Board], later: Sequence[tuple[int, Board]] = ()) -> Summary:
+        """Train until a stop rule holds. `later`: (version, board) pairs; each board joins when
+        the global model reaches that version (late joiners, for experiments)."""
         self._t0 = _now()
+        self._later = sorted(later, key=lambda pair: pair[0])
         for board in await asyncio.gather(*(self._join(b) for b in boards)):
             if board is not None:
                 self._live[board.info.board_id] = board
@@ -83,16 +97,17 @@ class Coordinator:
             self._finish("max_versions")  # a resumed run that is already done
         if not self._live:
             self._finish("no boards joined")
-        workers = [asyncio.create_task(self._drive(b)) for b in list(self._live.values())]
+        self._workers = [asyncio.create_task(self._drive(b)) for b in list(self._live.values())]
+        self._join_due()
         try:
             await asyncio.wait_for(self._finished.wait(), self.stop.max_seconds)
         except (asyncio.TimeoutError, TimeoutError):
             self._finish("max_seconds")
         finally:
-            for worker in workers:
+            for worker in self._workers:
                 worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            await asyncio.gather(*(self._close(b) for b in boards))
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            await asyncio.gather(*(self._close(b) for b in [*boards, *(b for _, b in later)]))
             for board in self._live.values():
                 self._status(board.info, "stopped", self.summary.reason)
         if self._evaluated != self.strategy.version and self.evaluate is not None:
@@ -107,28 +122,101 @@ class Coordinator:
     async def _join(self, board: Board) -> Board | None:
         info = board.info
         self._status(info, "joining")
-        if info.ram_budget < self.arena_bytes:
-            self._drop(info, f"RAM budget {info.ram_budget:,} B < the {self.arena_bytes:,} B arena", joined=False)
+        if not self._admit(info):
             return None
+        generation = self.generation
         try:
             await asyncio.wait_for(board.provision(self.strategy.params), self.task_timeout)
         except Exception as error:  # noqa: BLE001 - any failure of a board drops it
             self._drop(info, f"provision failed: {_describe(error, self.task_timeout)}", joined=False)
             return None
+        self._provisioned[info.board_id] = generation
         self.strategy.register(info.board_id)
         self._status(info, "active")
         self._log({"event": "join", "time": self._elapsed(), "board": info.board_id, "transport": info.transport,
                    "ram_budget": info.ram_budget, "description": info.description})
         return board
 
+    def _admit(self, info: BoardInfo) -> bool:
+        """Room for this board: w* fits its RAM, or a w* chosen again for the fleet with it does."""
+        arena = self.trainable.arena_bytes
+        if info.ram_budget < arena:
+            if self.selector is None:
+                self._drop(info, f"RAM budget {info.ram_budget:,} B < the {arena:,} B arena", joined=False)
+                return False
+            try:
+                chosen = self.selector.select([*self._budgets.values(), info.ram_budget])
+                if chosen.arena_bytes > info.ram_budget:
+                    raise ValueError(f"the selector chose a {chosen.arena_bytes:,} B arena")
+            except ValueError as error:
+                self._drop(info, f"RAM budget {info.ram_budget:,} B < the {arena:,} B arena, and no smaller "
+                                 f"w* fits: {error}", joined=False)
+                return False
+            self._switch(chosen, f"board {info.board_id} joined with {info.ram_budget:,} B")
+        self._budgets[info.board_id] = info.ram_budget
+        return True
+
+    def _switch(self, chosen: Trainable, cause: str) -> None:
+        """Train `chosen` from now on. What the buffer holds (of the old w*) is folded in first, so
+        that from here the parameters outside the new w* stay exactly as boards get them when
+        they are provisioned again; updates of the old w* still in flight keep only their
+        coordinates inside the new one (`_handle`)."""
+        advance = self.strategy.flush()
+        self._record(advance)
+        if advance is not None:
+            self._advanced(advance)
+        old, self.trainable = self.trainable, chosen
+        self.generation += 1
+        self.summary.reselections += 1
+        if self.store is not None:
+            self.store.selection(SelectionRecord(self.generation, self.strategy.version, chosen.spec.to_json(),
+                                                 chosen.label, chosen.arena_bytes, chosen.budget, cause))
+        self._log({"event": "reselect", "time": self._elapsed(), "version": self.strategy.version,
+                   "generation": self.generation, "cause": cause, "spec": chosen.label,
+                   "trainable": int(chosen.indices.size), "was_trainable": int(old.indices.size),
+                   "arena_bytes": chosen.arena_bytes, "was_arena_bytes": old.arena_bytes, "budget": chosen.budget})
+
+    def _join_due(self) -> None:
+        """Start joining the late boards whose version has come."""
+        while self._later and self._later[0][0] <= self.strategy.version and not self._finished.is_set():
+            _, board = self._later.pop(0)
+            self._workers.append(asyncio.create_task(self._join_late(board)))
+
+    async def _join_late(self, board: Board) -> None:
+        if await self._join(board) is not None and not self._finished.is_set():
+            self._live[board.info.board_id] = board
+            await self._drive(board)
+
+    async def _reprovision(self, board: Board) -> bool:
+        """Bring a board's frozen parameters up to date after w* changed."""
+        generation = self.generation
+        try:
+            await asyncio.wait_for(board.provision(self.strategy.params), self.task_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure of a board drops it
+            self._drop(board.info, f"provision after reselection failed: {_describe(error, self.task_timeout)}")
+            await self._close(board)
+            return False
+        self._provisioned[board.info.board_id] = generation
+        self._log({"event": "provision", "time": self._elapsed(), "board": board.info.board_id,
+                   "generation": generation, "version": self.strategy.version, "bytes_down": 4 * self.strategy.size})
+        self.summary.bytes_down += 4 * self.strategy.size
+        return True
+
     async def _drive(self, board: Board) -> None:
         board_id = board.info.board_id
         while not self._finished.is_set():
+            if self._provisioned.get(board_id) != self.generation:
+                if not await self._reprovision(board):
+                    return
+                continue
             assignment = self.strategy.assign(board_id)
             if isinstance(assignment, Wait):
                 await self._wait(board_id, assignment)
                 continue
-            task = self._task(assignment)
+            trained = self.trainable
+            task = self._task(assignment, trained)
             try:
                 result = await asyncio.wait_for(board.train(task), self.task_timeout)
             except asyncio.CancelledError:
@@ -139,14 +227,14 @@ class Coordinator:
                 return
             if self._finished.is_set():  # stopped while this board trained: the result is not taken
                 return
-            self._handle(board.info, task, result)
+            self._handle(board.info, task, trained, result)
             if board_id not in self._live:  # dropped for a malformed result
                 await self._close(board)
                 return
 
-    def _task(self, assignment: Assignment) -> Task:
-        task = Task(self._next_task, assignment.version, self.spec,
-                    np.array(assignment.params[self.indices], np.float32), self.hyper)
+    def _task(self, assignment: Assignment, trained: Trainable) -> Task:
+        task = Task(self._next_task, assignment.version, trained.spec,
+                    np.array(assignment.params[trained.indices], np.float32), self.hyper)
         self._next_task += 1
         return task
 
@@ -176,21 +264,26 @@ class Coordinator:
 
     # ---------------------------------------------------------------- events
 
-    def _handle(self, info: BoardInfo, task: Task, result: Result) -> None:
+    def _handle(self, info: BoardInfo, task: Task, trained: Trainable, result: Result) -> None:
         s, board_id = self.summary, info.board_id
         if result.task_id != task.task_id or np.shape(result.delta) != task.values.shape:
             self._drop(info, f"answered task {task.task_id} with task {result.task_id} / "
                                  f"{np.size(result.delta)} deltas for {task.values.size} values")
             return
-        update = Update(board_id, task.version, self.indices, result.delta, result.samples, result.variance,
+        update = Update(board_id, task.version, trained.indices, result.delta, result.samples, result.variance,
                         task.task_id)
+        if trained is not self.trainable:  # trained under an earlier w*: keep what is still trained
+            update = _restrict(update, self.trainable.indices)
         try:
-            outcome = self.strategy.on_update(update)
+            outcome = (self.strategy.on_update(update) if update.indices.size
+                       else Outcome(False, self.strategy.version, detail="w* changed: none of its parameters is left"))
         except FloatingPointError as error:
             self._finish(f"diverged: {error}")
             return
         if outcome.accepted and self.store is not None:  # durable before anything else happens
             self.store.accept(update, self.strategy.state(), outcome.advance, result.loss_before, result.loss_after)
+        if outcome.accepted and self.selector is not None:
+            self.selector.observe(trained, result.delta)
         s.accepted += outcome.accepted
         s.refused += not outcome.accepted
         down, up = 4 * task.values.size, 4 * np.size(result.delta)
@@ -198,7 +291,7 @@ class Coordinator:
         self._log({"event": "update", "time": self._elapsed(), "board": board_id, "task": task.task_id,
                    "base_version": task.version, "version": outcome.version,
                    "staleness": self.strategy.version - task.version - outcome.advanced,
-                   "accepted": outcome.accepted, "reason": outcome.reason.value if outcome.reason else None,
+                   "accepted": outcome.accepted, "reason": _reason(outcome),
                    "samples": result.samples, "loss_before": result.loss_before, "loss_after": result.loss_after,
                    "variance": result.variance, "train_seconds": result.train_seconds,
                    "bytes_down": down, "bytes_up": up})
@@ -210,6 +303,7 @@ class Coordinator:
         board_id = info.board_id
         self.summary.dropped[board_id] = reason
         self._live.pop(board_id, None)
+        self._budgets.pop(board_id, None)
         advance = self.strategy.unregister(board_id) if joined else None
         self._status(info, "dropped", reason)
         self._record(advance)
@@ -235,6 +329,7 @@ class Coordinator:
         self._version_event(advance.version, advance, evaluate=last or advance.version % self.eval_every == 0)
         if last:
             self._finish("max_versions")
+        self._join_due()
 
     def _version_event(self, version: int, advance: Advance | None, evaluate: bool = True) -> None:
         result = self.evaluate(self.strategy.params) if evaluate and self.evaluate is not None else None
@@ -269,6 +364,19 @@ def _now() -> float:
         return asyncio.get_running_loop().time()
     except RuntimeError:  # no loop running (the constructor may be called outside one)
         return time.monotonic()
+
+
+def _restrict(update: Update, indices: np.ndarray) -> Update:
+    """The part of an update inside `indices` (the current w*); its variance is computed again."""
+    keep = np.isin(update.indices, indices, assume_unique=True)
+    return Update(update.board_id, update.base_version, update.indices[keep], np.asarray(update.delta)[keep],
+                  update.samples, None, update.task_id)
+
+
+def _reason(outcome: Outcome) -> str | None:
+    if outcome.reason is not None:
+        return outcome.reason.value
+    return None if outcome.accepted else "selection_changed"  # the coordinator's own refusal (_handle)
 
 
 def _describe(error: BaseException, timeout: float) -> str:

@@ -16,17 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ftte.aggregation import STRATEGIES, ParameterIndex, Strategy, flat_parameters, load_flat_parameters, restore
+from ftte.aggregation import STRATEGIES, Strategy, flat_parameters, load_flat_parameters, restore
 from ftte.coordinator.board import Board, Hyper
 from ftte.coordinator.inprocess import InProcessBoard
 from ftte.coordinator.loop import Coordinator, StopRule, Summary
 from ftte.coordinator.metrics import Evaluator, MetricsLog, Sink
+from ftte.coordinator.trainable import FleetSelector, Trainable
 from ftte.data import Dataset, accelerometer, digits, digits_28
-from ftte.fleet.config import RunConfig
+from ftte.fleet.config import BoardGroup, RunConfig
 from ftte.fleet.partition import partition
-from ftte.fleet.select import Selection, calibrate, choose_spec, spec_from_json, spec_to_json, usable_budget
+from ftte.fleet.select import Selection, calibrate, choose_spec, usable_budget
 from ftte.model import Model, UpdateSpec
-from ftte.store import RunStore
+from ftte.store import RunStore, SelectionRecord
 from ftte.train import Trainer, plan_memory
 from ftte.zoo import reference_model
 
@@ -47,6 +48,7 @@ class FleetRun:
     selection: Selection
     strategy: Strategy
     boards: list[Board]
+    later: list[tuple[int, Board]]  # (version, board): boards that join when the model reaches it
     store: RunStore
     log: MetricsLog
     coordinator: Coordinator
@@ -55,7 +57,7 @@ class FleetRun:
 
     async def run(self) -> Summary:
         try:
-            summary = await self.coordinator.run(self.boards)
+            summary = await self.coordinator.run(self.boards, self.later)
             self.store.set_meta("status", {"reason": summary.reason, "version": summary.version,
                                            "accuracy": summary.accuracy, "at": time.time()})
             return summary
@@ -93,43 +95,49 @@ def _open(config: RunConfig, store: RunStore, resume: bool, sinks: Sequence[Sink
     for group in config.boards:
         if group.kind in NOT_YET:
             raise ValueError(f"{config.source}: [[boards]] {group.kind}: {NOT_YET[group.kind]}")
-    rams = [g.ram for g in config.boards for _ in range(g.count)]
+    rams = [g.ram for g in config.boards if g.join_at_version == 0 for _ in range(g.count)]
     t, momentum = config.training, config.training.momentum > 0
     if resume:
         load_flat_parameters(model, store.params(0))
         start = store.meta("start")
-        spec = spec_from_json(store.meta("spec"))
-        selection = Selection(spec, store.meta("spec_label"), plan_memory(model, spec, t.batch, momentum),
-                              usable_budget(rams, config.budget.margin))
-        strategy = restore(store.load_state())
-        evaluator = Evaluator(model, data.x_test, data.y_test)
     else:
         start = _starting_point(model, data, server, config)
-        evaluator = Evaluator(model, data.x_test, data.y_test)
+    evaluator = Evaluator(model, data.x_test, data.y_test)
+    importance = (calibrate(model, data.x_train[server], data.y_train[server])
+                  if config.budget.spec == "importance" else None)  # the host's share (docs/selection.md)
+    selector = FleetSelector(model, config.budget.margin, t.batch, momentum, config.budget.spec, importance,
+                             t.lr * t.local_steps)
+    if resume:
+        record = store.selections()[-1]
+        spec = UpdateSpec.from_json(record.spec)
+        selection = Selection(spec, record.label, plan_memory(model, spec, t.batch, momentum), record.budget)
+        strategy = restore(store.load_state())
+    else:
         start["accuracy"] = evaluator(flat_parameters(model)).accuracy
-        importance = (calibrate(model, data.x_train[server], data.y_train[server])
-                       if config.budget.spec == "importance" else None)  # the host's share (docs/selection.md)
         selection = choose_spec(model, usable_budget(rams, config.budget.margin), t.batch, momentum,
                                 config.budget.spec, importance)
         strategy = _strategy(config, flat_parameters(model))
-        store.create({"config": config.as_dict(), "spec": spec_to_json(selection.spec),
-                      "spec_label": selection.label, "start": start, "created": time.time()}, strategy.state())
-    boards = _boards(config, model, data, rest)
+        store.create({"config": config.as_dict(), "start": start, "created": time.time()}, strategy.state())
+        store.selection(SelectionRecord(0, strategy.version, selection.spec.to_json(), selection.label,
+                                        selection.memory.total, selection.budget, "start"))
+    boards, later = _boards(config, model, data, rest)
     session = int(store.meta("sessions", 0)) + 1
     store.set_meta("sessions", session)
     log = MetricsLog(config.output_dir / "metrics.jsonl", store, tuple(sinks))
     stop = StopRule(config.stop.max_versions, config.stop.target_accuracy, config.stop.max_seconds)
-    indices = ParameterIndex.of(model).indices(selection.spec)
-    coordinator = Coordinator(strategy, selection.spec, indices, Hyper(t.lr, t.local_steps, t.batch, t.momentum),
+    trainable = Trainable.of(model, selection)
+    coordinator = Coordinator(strategy, trainable.spec, trainable.indices,
+                              Hyper(t.lr, t.local_steps, t.batch, t.momentum),
                               evaluate=evaluator, stop=stop, task_timeout=config.run.task_timeout,
                               eval_every=config.run.eval_every, store=store, log=log,
-                              arena_bytes=selection.memory.total, next_task_id=store.max_task_id() + 1,
-                              elapsed=store.elapsed())
+                              arena_bytes=trainable.arena_bytes, next_task_id=store.max_task_id() + 1,
+                              elapsed=store.elapsed(), selector=selector, label=trainable.label,
+                              generation=len(store.selections()) - 1)
     log({"event": "start", "session": session, "resumed": resume, "version": strategy.version,
          "pending": len(strategy.pending), "model": model.name, "data": data.name, "strategy": strategy.name,
          "boards": len(boards), "spec": selection.label, "trainable": selection.memory.trainable_params,
          "arena_bytes": selection.memory.total, "budget": selection.budget, "start": start})
-    return FleetRun(config, model, data, selection, strategy, boards, store, log, coordinator, start, resume)
+    return FleetRun(config, model, data, selection, strategy, boards, later, store, log, coordinator, start, resume)
 
 
 # ------------------------------------------------------------------------------------------
@@ -215,22 +223,29 @@ def _strategy(config: RunConfig, params: np.ndarray) -> Strategy:
     return cls(params, config.strategy.config, **extra)
 
 
-def _boards(config: RunConfig, model: Model, data: Dataset, rest: np.ndarray) -> list[Board]:
+def _boards(config: RunConfig, model: Model, data: Dataset,
+            rest: np.ndarray) -> tuple[list[Board], list[tuple[int, Board]]]:
+    """The boards that join at the start, and (version, board) for those that join later."""
     groups = [g for g in config.boards for _ in range(g.count)]
     parts = partition(data.y_train[rest], len(groups), config.data.partition, config.data.alpha,
                       config.data.seed, min_size=1)
     boards: list[Board] = []
+    later: list[tuple[int, Board]] = []
     for i, (group, part) in enumerate(zip(groups, parts)):
-        chosen = rest[part]
-        if group.kind == "emulated":  # the native firmware on a pty, driven through the serial link
-            from ftte.link.native import EmulatedBoard
-            boards.append(EmulatedBoard(f"emulated-{i:02d}", model, data.x_train[chosen], data.y_train[chosen],
-                                        group.ram, seed=config.run.seed * 1000 + i))
-            continue
-        boards.append(InProcessBoard(f"inproc-{i:02d}", model, data.x_train[chosen], data.y_train[chosen], group.ram,
-                                     seed=config.run.seed * 1000 + i, delay=group.delay, threads=group.threads,
-                                     fail_after=group.fail_after, hang_after=group.hang_after))
-    return boards
+        board = _board(group, i, model, data.x_train[rest[part]], data.y_train[rest[part]], config.run.seed)
+        if group.join_at_version > 0:
+            later.append((group.join_at_version, board))
+        else:
+            boards.append(board)
+    return boards, later
+
+
+def _board(group: BoardGroup, i: int, model: Model, x: np.ndarray, y: np.ndarray, seed: int) -> Board:
+    if group.kind == "emulated":  # the native firmware on a pty, driven through the serial link
+        from ftte.link.native import EmulatedBoard
+        return EmulatedBoard(f"emulated-{i:02d}", model, x, y, group.ram, seed=seed * 1000 + i)
+    return InProcessBoard(f"inproc-{i:02d}", model, x, y, group.ram, seed=seed * 1000 + i, delay=group.delay,
+                          threads=group.threads, fail_after=group.fail_after, hang_after=group.hang_after)
 
 
 def with_overrides(config: RunConfig, **stop) -> RunConfig:

@@ -90,6 +90,7 @@ class BoardGroup:
     threads: bool = False           # in-process: train in a worker thread (cffi releases the GIL)
     fail_after: int | None = None   # in-process fault injection: raise on task n+1
     hang_after: int | None = None   # in-process fault injection: never answer task n+1
+    join_at_version: int = 0        # join when the global model reaches this version (0: at the start)
 
 
 @dataclass(frozen=True)
@@ -363,8 +364,10 @@ def _board(raw: Any, number: int, source: str) -> BoardGroup:
     group = BoardGroup(kind, count, port, ram, t.take("delay", (int, float), 0.0, _nonneg, "a number >= 0"),
                        t.take("threads", (bool,), False),
                        t.take("fail_after", (int,), None, _nonneg, "an int >= 0"),
-                       t.take("hang_after", (int,), None, _nonneg, "an int >= 0"))
-    t.done(("port", "emulated", "inprocess", "ram", "delay", "threads", "fail_after", "hang_after"))
+                       t.take("hang_after", (int,), None, _nonneg, "an int >= 0"),
+                       t.take("join_at_version", (int,), 0, _nonneg, "an int >= 0"))
+    t.done(("port", "emulated", "inprocess", "ram", "delay", "threads", "fail_after", "hang_after",
+            "join_at_version"))
     return group
 
 

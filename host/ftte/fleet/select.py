@@ -107,11 +107,3 @@ def spec_from_config(model: Model, value: str | Mapping[str, object]) -> tuple[U
             updates[names[name]] = LayerUpdate("channels", tuple(int(c) for c in mode))  # type: ignore[union-attr]
     spec = UpdateSpec.of(model, updates)
     return spec, spec.describe(model)
-
-
-def spec_to_json(spec: UpdateSpec) -> list[dict]:
-    return [{"mode": u.mode, "channels": list(u.channels)} for u in spec.layers]
-
-
-def spec_from_json(data: list[dict]) -> UpdateSpec:
-    return UpdateSpec(tuple(LayerUpdate(d["mode"], tuple(d["channels"])) for d in data))

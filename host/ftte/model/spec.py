@@ -56,6 +56,14 @@ class UpdateSpec:
                 raise IndexError(f"layer {index} out of range (model has {len(model.layers)})")
         return UpdateSpec(tuple(updates.get(i, LayerUpdate()) for i in range(len(model.layers))))
 
+    def to_json(self) -> list[dict]:
+        """Plain values (what run.sqlite stores)."""
+        return [{"mode": u.mode, "channels": list(u.channels)} for u in self.layers]
+
+    @staticmethod
+    def from_json(data: list[dict]) -> "UpdateSpec":
+        return UpdateSpec(tuple(LayerUpdate(d["mode"], tuple(d["channels"])) for d in data))
+
     def describe(self, model: Model) -> str:
         parts = []
         for layer, u in zip(model.layers, self.layers):

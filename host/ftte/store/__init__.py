@@ -1,5 +1,6 @@
-"""Durable run state (SQLite): versions, strategy state, accepted updates, boards, metrics."""
+"""Durable run state (SQLite): versions, strategy state, accepted updates, boards,
+selections of w*, metrics."""
 
-from ftte.store.sqlite import RunStore, StoredUpdate
+from ftte.store.sqlite import RunStore, SelectionRecord, StoredUpdate
 
-__all__ = ["RunStore", "StoredUpdate"]
+__all__ = ["RunStore", "SelectionRecord", "StoredUpdate"]

@@ -1,5 +1,6 @@
 """A run's durable state in one SQLite file (WAL): config, global versions, the strategy's
-state, every accepted update, the board registry and the metrics.
+state, every accepted update, the board registry, every trainable subset w* the run chose (a
+generation each) and the metrics.
 
 The rule that makes `ftte run --resume` lose nothing: an update is written, with its deltas,
 in the same transaction that records its acceptance (and, if it made the version advance, the
@@ -43,6 +44,9 @@ CREATE INDEX IF NOT EXISTS updates_pending ON updates (folded_into);
 CREATE TABLE IF NOT EXISTS boards (
     board_id TEXT PRIMARY KEY, transport TEXT NOT NULL, ram_budget INTEGER NOT NULL,
     description TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS selections (
+    generation INTEGER PRIMARY KEY, version INTEGER NOT NULL, spec TEXT NOT NULL, label TEXT NOT NULL,
+    arena INTEGER NOT NULL, budget INTEGER NOT NULL, cause TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS metrics (id INTEGER PRIMARY KEY, event TEXT NOT NULL, data TEXT NOT NULL);
 """
 
@@ -54,6 +58,21 @@ class StoredUpdate:
     folded_into: int | None
     loss_before: float | None
     loss_after: float | None
+
+
+@dataclass(frozen=True)
+class SelectionRecord:
+    """One w* of a run: from global `version` on (generation numbers count the selections),
+    `spec` as UpdateSpec.to_json() gives it, its C-planned `arena` in bytes, the usable `budget`
+    it was sized for, and what caused it ("start", "board <id> joined with <n> B")."""
+
+    generation: int
+    version: int
+    spec: list
+    label: str
+    arena: int
+    budget: int
+    cause: str
 
 
 def _f32(blob: bytes) -> np.ndarray:
@@ -146,6 +165,19 @@ class RunStore:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO boards VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (board_id, transport, ram_budget, description, status, reason, time.time()))
+
+    def selection(self, record: "SelectionRecord") -> None:
+        """The run trains a new w* from now on (generation 0: the first one)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO selections VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (record.generation, record.version, json.dumps(record.spec), record.label, record.arena,
+                        record.budget, record.cause, time.time()))
+
+    def selections(self) -> list["SelectionRecord"]:
+        """Every w* of the run, oldest first; the last is the one training now."""
+        rows = self._db.execute("SELECT generation, version, spec, label, arena, budget, cause FROM selections "
+                                "ORDER BY generation")
+        return [SelectionRecord(g, v, json.loads(s), lbl, a, b, c) for g, v, s, lbl, a, b, c in rows]
 
     def log(self, event: dict) -> None:
         with self._tx() as db:

@@ -1,0 +1,162 @@
+"""Choosing w* again mid-run: a board that joins with less RAM than the arena makes the
+coordinator select a smaller w*, fold what is buffered, provision every board again, and keep
+only the still-trained part of updates of the old w* that arrive late. Through `ftte run`
+(in-process boards, the real C kernels and planner) and at the coordinator level."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ftte.aggregation import FTTE, FTTEConfig, ParameterIndex, flat_parameters
+from ftte.coordinator import BoardInfo, Coordinator, Hyper, Result, StopRule, Task, Trainable
+from ftte.coordinator.session import open_run
+from ftte.fleet import parse_config
+from ftte.fleet.config import ConfigError
+from ftte.model import LayerUpdate, UpdateSpec
+from ftte.store import RunStore
+from ftte.train import plan_memory
+from ftte.zoo import reference_model
+
+
+def config(tmp_path: Path, boards: list[dict], **sections):
+    raw = {"model": {"name": "digits_mlp"}, "boards": boards, "strategy": {"name": "ftte", "buffer_size": 4},
+           "output": {"dir": str(tmp_path / "run"), "progress": False}}
+    raw.update(sections)
+    return parse_config(raw)
+
+
+def events(tmp_path: Path, kind: str) -> list[dict]:
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    return [e for e in lines if e["event"] == kind]
+
+
+def test_a_board_joining_with_less_ram_makes_the_fleet_train_a_smaller_w_star(tmp_path):
+    """Starting point: pretrained on the host's 10% share. Four 64 KB boards train the w* sized
+    for them; a 16 KB board joins at version 3 and the run goes on with a w* that fits it."""
+    cfg = config(tmp_path, cfg_boards(), stop={"max_versions": 10})
+    fleet = open_run(cfg)
+    first = fleet.selection
+    summary = asyncio.run(fleet.run())
+    assert summary.reason == "max_versions" and not summary.dropped and summary.reselections == 1
+
+    (reselect,) = events(tmp_path, "reselect")
+    assert reselect["cause"] == "board inproc-04 joined with 16,384 B" and reselect["version"] >= 3
+    assert reselect["arena_bytes"] <= int(16 * 1024 * 0.9) < first.memory.total == reselect["was_arena_bytes"]
+    store = RunStore(tmp_path / "run" / "run.sqlite")
+    old, new = store.selections()
+    updates = store.updates()
+    after = [v for v, _, _ in store.versions() if v > reselect["version"]]
+    frozen = ~ParameterIndex.of(fleet.model).mask(UpdateSpec.from_json(new.spec))
+    base = store.params(reselect["version"])
+    drift = max(float(np.abs(store.params(v)[frozen] - base[frozen]).max()) for v in after)
+    store.close()
+    assert (old.generation, old.cause, new.generation) == (0, "start", 1) and new.arena == reselect["arena_bytes"]
+    assert after and drift == 0.0  # outside the new w*, the model stays what the boards were provisioned with
+
+    provisions = events(tmp_path, "provision")  # the four boards that trained the old w* get the model again
+    assert sorted(p["board"] for p in provisions) == [f"inproc-{i:02d}" for i in range(4)]
+    assert all(p["generation"] == 1 for p in provisions)
+    new_size = 4 * reselect["trainable"]
+    late = [e for e in events(tmp_path, "update") if e["board"] == "inproc-04"]
+    assert late and all(e["accepted"] and e["bytes_down"] == new_size for e in late)
+    assert len(updates) == summary.accepted and all(u.update.indices.size <= reselect["was_trainable"] for u in updates)
+    assert summary.accuracy > fleet.start["accuracy"] - 0.02
+
+    resumed = open_run(config(tmp_path, cfg_boards(), stop={"max_versions": 12}), resume=True)
+    assert resumed.selection.label == new.label and resumed.coordinator.generation == 1
+    again = asyncio.run(resumed.run())
+    assert again.reason == "max_versions" and again.reselections == 0 and not again.dropped
+
+
+def cfg_boards() -> list[dict]:
+    return [{"inprocess": 4, "ram": "64KB"}, {"inprocess": 1, "ram": "16KB", "join_at_version": 3}]
+
+
+def test_an_explicit_spec_that_no_longer_fits_refuses_the_board_with_the_reason(tmp_path):
+    cfg = config(tmp_path, [{"inprocess": 2, "ram": "128KB"}, {"inprocess": 1, "ram": "4KB", "join_at_version": 1}],
+                 budget={"spec": "full"}, stop={"max_versions": 3})
+    summary = asyncio.run(open_run(cfg).run())
+    assert summary.reason == "max_versions" and summary.reselections == 0
+    assert "RAM budget 4,096 B < the" in summary.dropped["inproc-02"]
+    assert "no smaller w* fits: update spec 'full' needs" in summary.dropped["inproc-02"]
+
+
+def test_join_at_version_is_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"join_at_version: expected an int >= 0, got -1"):
+        config(tmp_path, [{"inprocess": 1, "join_at_version": -1}], stop={"max_versions": 3})
+
+
+# ------------------------------------------------------------------------ the coordinator alone
+
+class Scripted:
+    """Answers every task with +1e-3 on each value after `seconds`; counts its provisions."""
+
+    def __init__(self, board_id: str, ram: int, seconds: float = 0.001):
+        self.info = BoardInfo(board_id, ram, "scripted")
+        self.seconds, self.provisioned = seconds, []
+
+    async def provision(self, params):
+        self.provisioned.append(np.array(params))
+
+    async def train(self, task: Task) -> Result:
+        await asyncio.sleep(self.seconds)
+        delta = np.full(task.values.size, 1e-3, np.float32)
+        return Result(task.task_id, task.version, delta, 8, 1.0, 0.9, 1e-6)
+
+    async def close(self):
+        pass
+
+
+class HalfSelector:
+    """Selects the last layer's bias only, and records what it observes."""
+
+    def __init__(self, model):
+        self.model, self.observed = model, []
+        self.spec = UpdateSpec.of(model, {len(model.layers) - 1: LayerUpdate("bias")})
+
+    def select(self, ram_budgets):
+        memory = plan_memory(self.model, self.spec, 8, False)
+        return Trainable(self.spec, ParameterIndex.of(self.model).indices(self.spec), memory.total, "bias", min(ram_budgets))
+
+    def observe(self, trained, delta):
+        self.observed.append((trained.label, delta.size))
+
+
+def test_late_updates_of_the_old_w_star_keep_only_the_new_w_star(tmp_path):
+    model = reference_model("digits_mlp").build(0)
+    full = UpdateSpec.full(model)
+    index = ParameterIndex.of(model)
+    selector = HalfSelector(model)
+    strategy = FTTE(flat_parameters(model), FTTEConfig(buffer_size=1))
+    fast, slow = Scripted("fast", 1 << 20, seconds=0.02), Scripted("slow", 1 << 20, seconds=0.1)
+    small = Scripted("small", 8192, seconds=0.02)
+    store = RunStore(tmp_path / "run.sqlite")
+    log: list[dict] = []
+    coordinator = Coordinator(strategy, full, index.indices(full), Hyper(batch=8), stop=StopRule(max_versions=20),
+                              arena_bytes=plan_memory(model, full, 8, False).total, selector=selector, label="full",
+                              store=store, log=log.append)
+
+    async def main():
+        store.create({}, strategy.state())
+        return await coordinator.run([fast, slow], later=[(2, small)])
+
+    summary = asyncio.run(main())
+    assert summary.reason == "max_versions" and summary.reselections == 1 and not summary.dropped
+    switch = next(e for e in log if e["event"] == "reselect")
+    bias = index.indices(selector.spec)
+    slow_updates = [s.update for s in store.updates() if s.update.board_id == "slow"]
+    assert slow_updates[0].base_version < switch["version"]  # trained the full model, arrived after the switch
+    assert np.array_equal(slow_updates[0].indices, bias)
+    assert all(np.array_equal(u.indices, bias) for u in slow_updates)
+    assert len(fast.provisioned) == 2 and len(slow.provisioned) == 2 and len(small.provisioned) == 1
+    outside = ~index.mask(selector.spec)  # frozen from the switch on: every board holds the same values
+    for got in (fast.provisioned[1], slow.provisioned[1], small.provisioned[0]):
+        assert np.array_equal(got[outside], strategy.params[outside])
+    assert not np.array_equal(fast.provisioned[0][outside], strategy.params[outside])  # the old w* did move them
+    assert ("full", index.size) in selector.observed and ("bias", bias.size) in selector.observed
+    store.close()
