@@ -4,6 +4,7 @@ mixes native and QEMU boards of different RAM budgets, all through the real seri
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import numpy as np
@@ -73,3 +74,26 @@ def test_a_mixed_fleet_trains_the_update_that_fits_its_smallest_board():
     trained = [e["board"] for e in updates]
     assert len(set(trained)) == 3 and len(trained) == 9 and {"native-16k", "native-64k"} <= set(trained), trained
     assert all(e["bytes_up"] == 4 * selection.memory.trainable_params for e in updates)
+
+
+def test_a_native_board_joining_with_less_ram_reselects_and_the_firmware_is_provisioned_again(tmp_path):
+    """Three 64 KB native boards train the w* sized for them; a 16 KB one joins at version 2:
+    the run switches to a smaller w*, and the firmware of the first three takes a second
+    PROVISION over the serial link and trains the new w*."""
+    cfg = parse_config({
+        "model": {"name": "digits_mlp"},
+        "boards": [{"emulated": 3, "ram": "64KB"}, {"emulated": 1, "ram": "16KB", "join_at_version": 2}],
+        "strategy": {"name": "ftte", "buffer_size": 3}, "stop": {"max_versions": 8},
+        "output": {"dir": str(tmp_path / "run"), "progress": False}})
+    fleet = open_run(cfg, False)
+    summary = asyncio.run(fleet.run())
+    assert summary.reason == "max_versions" and summary.reselections == 1 and not summary.dropped
+    assert summary.refused == 0 and summary.accuracy > fleet.start["accuracy"] - 0.02
+    events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    (reselect,) = [e for e in events if e["event"] == "reselect"]
+    assert reselect["cause"] == "board emulated-03 joined with 16,384 B" and reselect["trainable"] < reselect["was_trainable"]
+    provisioned = {e["board"]: i for i, e in enumerate(events) if e["event"] == "provision"}
+    assert sorted(provisioned) == ["emulated-00", "emulated-01", "emulated-02"]
+    for board, at in provisioned.items():  # after its second PROVISION, a board trains the new w*
+        later = [e for e in events[at:] if e["event"] == "update" and e["board"] == board]
+        assert later and all(e["bytes_down"] == 4 * reselect["trainable"] and e["accepted"] for e in later)
