@@ -82,6 +82,38 @@ typedef struct {
     uint32_t (*millis)(void *ctx);
 } ftte_port;
 
+/** Where a board keeps the provisioned weights across resets (optional: see
+ *  ftte_board_attach_storage). One record of two parts, the head (FTTE_BOARD_STORED_HEAD_BYTES:
+ *  magic, format, layout hash, body size, weights CRC, the head's own CRC) and the body (the
+ *  weights as float32 LE, as PROVISION sends them). The core checks everything it loads, so a
+ *  port needs no atomic write: a torn or damaged record fails a CRC and is ignored. */
+typedef struct {
+    void *ctx;
+    /** Reads exactly n bytes of part (FTTE_BOARD_STORED_HEAD or _BODY) of the stored record
+     *  into buf. Returns 0; FTTE_BOARD_NO_RECORD when nothing was ever stored; another negative
+     *  value when the record is shorter or cannot be read. */
+    int32_t (*load)(void *ctx, uint32_t part, void *buf, uint32_t n);
+    /** Replaces the stored record by head (head_bytes) then body (body_bytes). Returns 0, or a
+     *  negative value when it could not (no room, flash error): the board then stops
+     *  announcing PERSIST until a later save succeeds. */
+    int32_t (*save)(void *ctx, const void *head, uint32_t head_bytes, const void *body, uint32_t body_bytes);
+} ftte_storage;
+
+#define FTTE_BOARD_NO_RECORD (-1)
+#define FTTE_BOARD_STORED_HEAD 0u
+#define FTTE_BOARD_STORED_BODY 1u
+#define FTTE_BOARD_STORED_HEAD_BYTES 24u
+/** Byte offset of the body in a record kept as one file (head, then body). */
+#define FTTE_BOARD_STORED_BODY_OFFSET FTTE_BOARD_STORED_HEAD_BYTES
+
+/** What ftte_board_attach_storage found. */
+typedef enum {
+    FTTE_BOARD_STORED_LOADED = 0,      /**< stored weights loaded: HELLO announces them */
+    FTTE_BOARD_STORED_NONE = 1,        /**< no record (first boot): the compiled-in weights */
+    FTTE_BOARD_STORED_DAMAGED = 2,     /**< a record that fails its checks (torn write, bit rot): ignored */
+    FTTE_BOARD_STORED_OTHER_MODEL = 3  /**< weights of another layout or size: ignored */
+} ftte_board_stored;
+
 /** Who the board is (HELLO). */
 typedef struct {
     uint8_t board_id[FTTE_WIRE_BOARD_ID_SIZE];
@@ -127,6 +159,11 @@ typedef struct {
     uint8_t weights_valid;
     uint8_t weights_crc_valid;
     uint32_t weights_crc;
+    /* persistent weights (ftte_board_attach_storage) */
+    ftte_storage storage;
+    uint8_t has_storage;
+    uint8_t save_pending;     /**< PROVISION completed: save after its ACK went out */
+    uint8_t save_failed;      /**< the last save failed: no PERSIST in HELLO */
     /* the sample store: features [capacity][input_features], labels [capacity] */
     float *samples;
     int32_t *labels;
@@ -173,6 +210,15 @@ typedef struct {
 ftte_wire_status ftte_board_init(ftte_board *b, const ftte_board_config *config,
                                  const ftte_port *port, const ftte_board_memory *mem,
                                  const ftte_model *model);
+
+/** Gives the board a storage for its provisioned weights (call after ftte_board_init, before
+ *  ftte_board_start). Loads the stored record if it holds weights of this model that pass
+ *  every check, else keeps the compiled-in weights. From then on HELLO announces PERSIST and
+ *  every completed PROVISION is saved (after its ACK). Returns what it found. */
+ftte_board_stored ftte_board_attach_storage(ftte_board *b, const ftte_storage *storage);
+
+/** A short English description of a ftte_board_stored value ("loaded", "damaged ..."). */
+const char *ftte_board_stored_string(ftte_board_stored stored);
 
 /** Sends the boot HELLO (preceded by a 0x00 that flushes any noise on the line). */
 void ftte_board_start(ftte_board *b);

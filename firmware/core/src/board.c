@@ -70,6 +70,24 @@ uint32_t ftte_board_weights_crc(ftte_board *b) {
     return b->weights_crc;
 }
 
+void board_load_flash_weights(ftte_board *b) {
+    float *w = b->mem.weights; /* the flat order of PROVISION, as the RAM layer table */
+    for (int32_t i = 0; i < b->flash_model->num_layers; i++) {
+        const ftte_layer *src = &b->flash_model->layers[i];
+        if (src->weights != NULL) {
+            size_t n = (size_t)(src->out.c * ftte_layer_row_length(src));
+            memcpy(w, src->weights, n * sizeof(float));
+            w += n;
+        }
+        if (src->bias != NULL) {
+            memcpy(w, src->bias, (size_t)src->out.c * sizeof(float));
+            w += src->out.c;
+        }
+    }
+    b->weights_valid = 1;
+    b->weights_crc_valid = 0;
+}
+
 /* ---- set-up ------------------------------------------------------------------------------- */
 
 static uint32_t model_parameters(const ftte_model *model) {
@@ -116,24 +134,21 @@ ftte_wire_status ftte_board_init(ftte_board *b, const ftte_board_config *config,
         const ftte_layer *src = &model->layers[i];
         b->layers[i] = *src;
         if (src->weights != NULL) {
-            uint32_t n = (uint32_t)(src->out.c * ftte_layer_row_length(src));
-            memcpy(w, src->weights, n * sizeof(float));
             b->layers[i].weights = w;
-            w += n;
+            w += src->out.c * ftte_layer_row_length(src);
         }
         if (src->bias != NULL) {
-            memcpy(w, src->bias, (size_t)src->out.c * sizeof(float));
             b->layers[i].bias = w;
             w += src->out.c;
         }
     }
     b->model.layers = b->layers;
     b->model.num_layers = model->num_layers;
+    board_load_flash_weights(b);
     b->layout_hash = ftte_model_layout_hash(&b->model);
     b->input_features = (uint32_t)ftte_shape_size(b->layers[0].in);
     b->classes = (uint32_t)b->layers[model->num_layers - 1].out.c;
     if (b->classes > FTTE_BOARD_MAX_CLASSES) return FTTE_WIRE_ERR_NO_MEMORY;
-    b->weights_valid = 1; /* the compiled-in weights */
 
     /* The sample store: features of every sample, then the labels. */
     b->sample_capacity = mem->store_bytes / (4u * b->input_features + 4u);
@@ -165,7 +180,8 @@ static void send_hello(ftte_board *b) {
     h->data_capacity = b->sample_capacity * (4u * b->input_features + 4u);
     h->max_frame = (uint16_t)b->mem.max_frame;
     h->wire_version = FTTE_WIRE_VERSION;
-    h->caps = b->weights_valid ? FTTE_WIRE_CAP_WEIGHTS : 0;
+    h->caps = (uint8_t)((b->weights_valid ? FTTE_WIRE_CAP_WEIGHTS : 0) |
+                        (b->has_storage && !b->save_failed ? FTTE_WIRE_CAP_PERSIST : 0));
     board_send(b, &m, b->tx_seq++);
 }
 
@@ -268,6 +284,7 @@ int32_t board_service(ftte_board *b, uint32_t timeout_ms) {
 int32_t ftte_board_poll(ftte_board *b, uint32_t timeout_ms) {
     int32_t r = board_service(b, timeout_ms);
     if (r < 0) return r;
+    if (b->save_pending) storage_save(b);
     if (b->task_ready) task_run(b);
     if (b->sending) update_check_timeout(b);
     return 0;

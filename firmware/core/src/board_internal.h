@@ -19,6 +19,14 @@ void board_send_ack(ftte_board *b, uint16_t seq, uint8_t type, uint32_t received
  *  Returns the port's negative value when the link is gone, else 0. */
 int32_t board_service(ftte_board *b, uint32_t timeout_ms);
 
+/** Copies the compiled-in weights into the RAM weights (boot, or a stored record that failed). */
+void board_load_flash_weights(ftte_board *b);
+
+/* ---- persistent weights (storage.c) ------------------------------------------------------- */
+
+/** Saves the weights just provisioned (called once their ACK went out); a failure clears PERSIST. */
+void storage_save(ftte_board *b);
+
 /* ---- transfers from the host (transfers.c) ----------------------------------------------- */
 
 /** A transfer header: checks it against the board, starts the transfer or answers ERROR. */

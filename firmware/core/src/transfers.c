@@ -200,6 +200,7 @@ static ftte_wire_status finish(ftte_board *b, uint32_t *detail) {
         b->weights_valid = 1;
         b->weights_crc = b->rx.expected_crc; /* the CRC of the bytes as sent: HELLO's */
         b->weights_crc_valid = 1;
+        b->save_pending = b->has_storage; /* after the ACK: a slow flash write delays no frame */
         return FTTE_WIRE_OK;
     case FTTE_MSG_DATA: {
         const ftte_msg_data *d = &b->rx_header.u.data;

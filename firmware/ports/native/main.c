@@ -3,7 +3,8 @@
  * or its own stdin/stdout. Used by the tests and by `ftte run --emulated N`; it runs the same
  * core, kernels and wire codec as the boards, built with the host compiler.
  *
- *   ftte_board [--pty | --stdio] [--ram BYTES] [--id HEX] [--max-frame N] [--watch-stdin]
+ *   ftte_board [--pty | --stdio] [--ram BYTES] [--id HEX] [--max-frame N] [--storage FILE]
+ *              [--watch-stdin]
  *
  *   --pty           (default) open a pseudo-terminal, print the path of its serial side on the
  *                   first line of stdout, and serve it: open that path as a serial port
@@ -13,6 +14,8 @@
  *                   static arena, FTTE_ARENA_BYTES); models a smaller board
  *   --id HEX        board id, up to 16 hex digits (default: derived from the process id)
  *   --max-frame N   receive buffer announced in HELLO, 128..FTTE_BOARD_MAX_FRAME
+ *   --storage FILE  keep the provisioned weights in FILE (the board's flash): loaded at boot
+ *                   when intact, written after every PROVISION; HELLO announces PERSIST
  *   --watch-stdin   with --pty: exit when stdin reaches end of file, so that a board started
  *                   by a program dies with it (the program holds the pipe)
  *
@@ -128,6 +131,47 @@ static int open_pty(char *path, size_t cap) {
     return master;
 }
 
+/* ---- storage: the record in one file (head, then body), replaced through a rename ---------- */
+
+static int32_t file_load(void *ctx, uint32_t part, void *buf, uint32_t n) {
+    const char *path = (const char *)ctx;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return errno == ENOENT ? FTTE_BOARD_NO_RECORD : -2;
+    off_t at = part == FTTE_BOARD_STORED_BODY ? FTTE_BOARD_STORED_BODY_OFFSET : 0;
+    ssize_t got = pread(fd, buf, n, at);
+    close(fd);
+    return got == (ssize_t)n ? 0 : -2;
+}
+
+static int write_all(int fd, const void *buf, uint32_t n) {
+    const uint8_t *p = (const uint8_t *)buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, n -= (uint32_t)w;
+    }
+    return 0;
+}
+
+/* A new file renamed over the old one: a kill mid-write leaves the previous record whole. */
+static int32_t file_save(void *ctx, const void *head, uint32_t head_bytes, const void *body, uint32_t body_bytes) {
+    const char *path = (const char *)ctx;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int ok = fd >= 0 && write_all(fd, head, head_bytes) == 0 && write_all(fd, body, body_bytes) == 0 &&
+             fsync(fd) == 0;
+    if (fd >= 0 && close(fd) != 0) ok = 0;
+    if (ok && rename(tmp, path) == 0) {
+        fprintf(stderr, "ftte_board: weights 0x%08x saved to %s\n", (unsigned)ftte_board_weights_crc(&board), path);
+        return 0;
+    }
+    fprintf(stderr, "ftte_board: cannot save the weights to %s: %s\n", path, strerror(errno));
+    unlink(tmp);
+    return -1;
+}
+
 static int parse_hex_id(const char *text, uint8_t id[FTTE_WIRE_BOARD_ID_SIZE]) {
     size_t len = strlen(text);
     if (len == 0 || len > 2 * FTTE_WIRE_BOARD_ID_SIZE) return -1;
@@ -145,13 +189,14 @@ static int parse_hex_id(const char *text, uint8_t id[FTTE_WIRE_BOARD_ID_SIZE]) {
 
 static int usage(const char *program) {
     fprintf(stderr, "usage: %s [--pty | --stdio] [--ram BYTES] [--id HEX] [--max-frame N] "
-                    "[--watch-stdin]\n", program);
+                    "[--storage FILE] [--watch-stdin]\n", program);
     return 2;
 }
 
 int main(int argc, char **argv) {
     int use_stdio = 0, watch_stdin = 0;
     unsigned long ram = 0, max_frame = FTTE_BOARD_MAX_FRAME;
+    const char *storage_path = NULL;
     ftte_board_config config;
     memset(&config, 0, sizeof config);
     uint64_t pid = (uint64_t)getpid();
@@ -178,6 +223,12 @@ int main(int argc, char **argv) {
             if (*end != '\0' || max_frame < FTTE_WIRE_MIN_FRAME || max_frame > FTTE_BOARD_MAX_FRAME) {
                 fprintf(stderr, "ftte_board: --max-frame must be %d..%d\n", FTTE_WIRE_MIN_FRAME,
                         (int)FTTE_BOARD_MAX_FRAME);
+                return 2;
+            }
+        } else if (strcmp(a, "--storage") == 0 && i + 1 < argc) {
+            storage_path = argv[++i];
+            if (*storage_path == '\0') {
+                fprintf(stderr, "ftte_board: --storage needs a file name\n");
                 return 2;
             }
         } else if (strcmp(a, "--id") == 0 && i + 1 < argc) {
@@ -214,6 +265,12 @@ int main(int argc, char **argv) {
     if (st != FTTE_WIRE_OK) {
         fprintf(stderr, "ftte_board: init failed: %s\n", ftte_wire_status_string(st));
         return 1;
+    }
+    if (storage_path != NULL) {
+        const ftte_storage storage = {(void *)storage_path, file_load, file_save};
+        ftte_board_stored stored = ftte_board_attach_storage(&board, &storage);
+        fprintf(stderr, "ftte_board: storage %s: %s (weights 0x%08x)\n", storage_path,
+                ftte_board_stored_string(stored), (unsigned)ftte_board_weights_crc(&board));
     }
     fprintf(stderr, "ftte_board: model hash 0x%08x, %u parameters, arena %u B, store %u samples, "
                     "max frame %lu\n", (unsigned)board.layout_hash, (unsigned)FTTE_MODEL_PARAMETERS,

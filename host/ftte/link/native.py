@@ -151,9 +151,11 @@ class NativeBoardProcess:
 
     @classmethod
     async def start(cls, binary: Path | str, *, ram: int | None = None, board_id: int | None = None,
-                    max_frame: int | None = None, timeout: float = 10.0) -> "NativeBoardProcess":
+                    max_frame: int | None = None, storage: str | os.PathLike | None = None,
+                    timeout: float = 10.0) -> "NativeBoardProcess":
         """Starts the program with --pty --watch-stdin (it ends when this process does) and
-        reads the path it prints."""
+        reads the path it prints. `storage`: the file that keeps its provisioned weights across
+        restarts (--storage, the board's flash)."""
         args = [str(binary), "--pty", "--watch-stdin"]
         if ram is not None:
             args += ["--ram", str(int(ram))]
@@ -161,6 +163,8 @@ class NativeBoardProcess:
             args += ["--id", f"{board_id:016x}"]
         if max_frame is not None:
             args += ["--max-frame", str(int(max_frame))]
+        if storage is not None:
+            args += ["--storage", os.fspath(storage)]
         process = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE,
                                                        stdout=asyncio.subprocess.PIPE,
                                                        stderr=asyncio.subprocess.PIPE)
@@ -175,6 +179,12 @@ class NativeBoardProcess:
             _, err = await process.communicate()
             raise NativeBoardError(f"{binary} did not start: {err.decode(errors='replace').strip() or 'no pty path'}")
         return cls(process, path)
+
+    async def diagnostics(self) -> str:
+        """What the board wrote to stderr (its boot lines, storage, saves), once it has ended."""
+        if self.process.returncode is None:
+            raise RuntimeError("the board is still running: stop() it first")
+        return (await self.process.stderr.read()).decode(errors="replace")
 
     @property
     def running(self) -> bool:
