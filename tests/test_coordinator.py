@@ -212,10 +212,6 @@ def test_cli_inprocess_and_emulated(tmp_path, capsys):
     assert main(["run"]) == 2
 
 
-def test_serial_boards_are_not_there_yet(tmp_path):
-    cfg = config(tmp_path, [{"port": "/dev/ttyUSB0"}])
-    with pytest.raises(ValueError, match="serial board link"):
-        open_run(cfg)
 
 
 # ------------------------------------------------------------------------------------------

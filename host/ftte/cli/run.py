@@ -54,6 +54,20 @@ def quick_config(args: argparse.Namespace) -> RunConfig:
     }, source="--inprocess")
 
 
+def check_ports(config: RunConfig, timeout: float = 1.0) -> None:
+    """Fails early, naming the entry, when a port board's port cannot be opened or no FTTE board
+    answers on it (the run would otherwise start and drop the board at its join)."""
+    from ftte.link.probe import probe_all
+
+    entries = [(n, g.port) for n, g in enumerate(config.boards, 1) if g.kind == "port"]
+    if not entries:
+        return
+    results = asyncio.run(probe_all([port for _, port in entries], timeout=timeout, retries=2))
+    for (number, port), result in zip(entries, results):
+        if not result.is_board:
+            raise ValueError(f"{config.source}: [[boards]] #{number} port {port!r}: {result.error}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ftte.coordinator.progress import LiveProgress
     from ftte.coordinator.session import open_run, with_overrides
@@ -65,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if quick is not None and quick < 1:
         raise ValueError("--inprocess and --emulated need N >= 1")
     config = load_config(args.config) if args.config else quick_config(args)
+    check_ports(config)
     config = with_overrides(config, max_versions=args.max_versions, target_accuracy=args.target_accuracy,
                             max_seconds=args.max_seconds)
     show = config.output.progress and not args.no_progress and console.is_terminal

@@ -32,10 +32,6 @@ from ftte.train import Trainer, plan_memory
 from ftte.zoo import reference_model
 
 DATASETS = {"digits": digits, "digits28": digits_28, "accelerometer": accelerometer}
-NOT_YET = {
-    "port": "serial boards (port = ...) need the serial board link, which host/ftte does not have yet "
-            "(it comes with the firmware/protocol work); use inprocess = N meanwhile",
-}
 
 
 @dataclass
@@ -92,9 +88,6 @@ def _open(config: RunConfig, store: RunStore, resume: bool, sinks: Sequence[Sink
     model, data = load_model(config), load_data(config)
     _check_fit(model, data)
     server, rest = _server_split(len(data.y_train), config)
-    for group in config.boards:
-        if group.kind in NOT_YET:
-            raise ValueError(f"{config.source}: [[boards]] {group.kind}: {NOT_YET[group.kind]}")
     rams = [g.ram for g in config.boards if g.join_at_version == 0 for _ in range(g.count)]
     t, momentum = config.training, config.training.momentum > 0
     if resume:
@@ -241,6 +234,9 @@ def _boards(config: RunConfig, model: Model, data: Dataset,
 
 
 def _board(group: BoardGroup, i: int, model: Model, x: np.ndarray, y: np.ndarray, seed: int) -> Board:
+    if group.kind == "port":  # a board on a serial port or URL, given its shard (ftte.link.port)
+        from ftte.link.port import PortBoard
+        return PortBoard(f"port-{i:02d}", group.port, model, x, y, group.ram, seed=seed * 1000 + i)
     if group.kind == "emulated":  # the native firmware on a pty, driven through the serial link
         from ftte.link.native import EmulatedBoard
         return EmulatedBoard(f"emulated-{i:02d}", model, x, y, group.ram, seed=seed * 1000 + i)

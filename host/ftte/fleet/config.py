@@ -84,7 +84,7 @@ class BudgetConfig:
 class BoardGroup:
     kind: str                       # inprocess | emulated | port
     count: int = 1
-    port: str | None = None
+    port: str | None = None         # port boards: a serial port, pty or pyserial URL (socket://host:port)
     ram: int = 64 * 1024            # bytes the board gives the training arena
     delay: float = 0.0              # in-process: seconds each task takes (simulated link/compute)
     threads: bool = False           # in-process: train in a worker thread (cffi releases the GIL)
@@ -354,7 +354,8 @@ def _board(raw: Any, number: int, source: str) -> BoardGroup:
     if len(kinds) != 1:
         raise t.error("give exactly one of port = \"/dev/...\", emulated = N, inprocess = N")
     kind = kinds[0]
-    port = t.take("port", (str,), None)
+    port = t.take("port", (str,), None, lambda v: v.strip() != "",
+                  "a serial port or pyserial URL, e.g. \"/dev/ttyUSB0\" or \"socket://host:4000\"")
     count = 1 if kind == "port" else t.take(kind, (int,), 1, _positive, "an int >= 1")
     ram_raw = t.take("ram", (int, str), BoardGroup.ram)
     try:

@@ -4,6 +4,8 @@
   receiving an UPDATE, PING, over any ftte.transport byte transport;
 - `SerialBoard` (board.py): a connected board as the coordinator's Board (serial port, pty,
   socket:// URL);
+- `PortBoard` (port.py): a board by port in a fleet (`[[boards]] port = ...`): connects, pushes
+  its data shard, then trains through SerialBoard;
 - `build_native_board`, `NativeBoardProcess`, `EmulatedBoard` (native.py): the firmware as a
   host process on a pseudo-terminal, for tests and `ftte run --emulated N`;
 - `probe` (probe.py): is there an FTTE board on this port? (`ftte devices`).

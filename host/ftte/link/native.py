@@ -14,7 +14,8 @@ the same program (.pio/build/native_board/program) with the same flags; set FTTE
 binary to use that (or any other) build instead.
 
 EmulatedBoard is a coordinator Board that starts such a process when it joins, pushes its data
-shard to it (DATA) and then talks to it through SerialBoard: `ftte run --emulated N`.
+shard to it (DATA) and then talks to it through SerialBoard, as PortBoard does with a real board's
+port: `ftte run --emulated N`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ftte.coordinator.board import BoardError, BoardInfo, Result, Task
-from ftte.link.board import SerialBoard
+from ftte.coordinator.board import BoardError
+from ftte.link.port import PortBoard
 from ftte.link.protocol import LinkTimings
 from ftte.model import Model
 
@@ -219,48 +220,28 @@ def _done(value: Path) -> "Future[Path]":
     return future
 
 
-class EmulatedBoard:
+class EmulatedBoard(PortBoard):
     """A coordinator Board backed by a native board process: started when the coordinator
-    provisions it, given its data shard (in a seeded shuffled order; the firmware's batches
-    walk its store in order), then driven over its pty like any serial board."""
+    provisions it, given its data shard, then driven over its pty like any serial board
+    (PortBoard)."""
 
     def __init__(self, name: str, model: Model, x: np.ndarray, y: np.ndarray, ram_budget: int, *,
                  seed: int = 0, binary: Path | None = None, timings: LinkTimings = LinkTimings()):
-        if len(x) != len(y) or len(y) == 0:
-            raise ValueError(f"{name}: needs samples with as many labels, got {len(x)} and {len(y)}")
-        self.info = BoardInfo(name, ram_budget, "emulated", f"native firmware on a pty, {len(y)} samples")
-        self._model = model
-        self._x, self._y = np.asarray(x, np.float32), np.asarray(y, np.int32)
-        self._seed, self._timings = seed, timings
+        super().__init__(name, None, model, x, y, ram_budget, seed=seed, timings=timings, transport="emulated",
+                         description=f"native firmware on a pty, {len(y)} samples")
         # The build (cached, and shared by every board of the layout) starts now, so that it is
         # done, or nearly, when the coordinator provisions the board within its task timeout.
         self._binary: Future[Path] = _BUILDER.submit(build_native_board, model) if binary is None else _done(binary)
         self._process: NativeBoardProcess | None = None
-        self.board: SerialBoard | None = None
 
-    async def _start(self) -> SerialBoard:
+    async def _open(self) -> str:
         binary = await asyncio.wrap_future(self._binary)
         self._process = await NativeBoardProcess.start(binary, ram=self.info.ram_budget)
-        board = await SerialBoard.connect(self._process.path, self._model, timings=self._timings,
-                                          info=self.info)
-        self.board = board
-        order = np.random.default_rng(self._seed).permutation(len(self._y))
-        await board.push_data(self._x[order], self._y[order])
-        return board
-
-    async def provision(self, params: np.ndarray) -> None:
-        board = self.board or await self._start()
-        await board.provision(params)
-
-    async def train(self, task: Task) -> Result:
-        if self.board is None:
-            raise BoardError(f"{self.info.board_id}: not started (provision first)")
-        return await self.board.train(task)
+        self.url = self._process.path
+        return self.url
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            if self.board is not None:
-                await self.board.close()
+        await super().close()
         with contextlib.suppress(Exception):
             if self._process is not None:
                 await self._process.stop()
