@@ -213,5 +213,6 @@ def test_board_envs_are_declared_but_not_default():
     assert config.get("env:feather_nrf52840", "platform") == "nordicnrf52"
     for env_name, port in (("esp32dev", "esp32"), ("feather_nrf52840", "nrf52840")):
         assert config.get(f"env:{env_name}", "framework") == ["arduino"]
-        assert f"+<ports/{port}/>" in config.get(f"env:{env_name}", "build_src_filter")
+        source_filter = " ".join(config.get(f"env:{env_name}", "build_src_filter")).split()
+        assert {f"+<ports/{port}/>", "+<ports/arduino/>", "+<core/src/>"} <= set(source_filter)
         assert (ROOT / "firmware" / "ports" / port / "README.md").is_file()
