@@ -23,7 +23,7 @@ import pytest
 
 from ftte.aggregation import ParameterIndex, flat_parameters
 from ftte.coordinator.board import Hyper, Task
-from ftte.link import LinkTimings, SerialBoard
+from ftte.link import LinkTimings, SerialBoard, describe_hello
 from ftte.link.native import NativeBoardProcess, build_native_board
 from ftte.model import LayerUpdate, Model, UpdateSpec
 from ftte.native import lib
@@ -114,6 +114,7 @@ def test_weights_survive_a_restart_and_train_without_a_new_provision(binary, mod
             hello = board.hello
             assert hello.layout_hash == board.layout_hash
             assert hello.weights_crc == crc_of(params) and hello.caps & (PERSIST | WEIGHTS) == PERSIST | WEIGHTS
+            assert f"weights 0x{crc_of(params):08x} kept across resets" in describe_hello(hello)  # ftte devices
             await board.push_data(x, y)
             sent = board.link.frames_sent
             await board.provision(params)  # the coordinator's join: nothing to send

@@ -23,8 +23,10 @@ from ftte.wire import Data, Hello, LayerSelection, Pong, Provision, crc32
 from ftte.wire import Task as WireTask
 from ftte.wire.transfer import f32_to_le
 
-#: HELLO caps bit: the board holds valid weights (its weights_crc is theirs).
+#: HELLO caps bits: the board holds valid weights (its weights_crc is theirs); it keeps
+#: provisioned weights across a reset.
 CAP_WEIGHTS: int = lib.FTTE_WIRE_CAP_WEIGHTS
+CAP_PERSIST: int = lib.FTTE_WIRE_CAP_PERSIST
 
 
 def selection_of(model: Model, spec: UpdateSpec) -> tuple[LayerSelection, ...]:
@@ -39,7 +41,8 @@ def selection_of(model: Model, spec: UpdateSpec) -> tuple[LayerSelection, ...]:
 def describe_hello(hello: Hello) -> str:
     v = hello.firmware_version
     return (f"firmware {v >> 16}.{(v >> 8) & 0xFF}.{v & 0xFF}, model 0x{hello.layout_hash:08x}, "
-            f"arena {hello.ram_budget:,} B, samples {hello.data_capacity:,} B, max frame {hello.max_frame}")
+            f"arena {hello.ram_budget:,} B, samples {hello.data_capacity:,} B, max frame {hello.max_frame}"
+            + (f", weights 0x{hello.weights_crc:08x} kept across resets" if hello.caps & CAP_PERSIST else ""))
 
 
 class SerialBoard:
