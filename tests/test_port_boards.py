@@ -2,8 +2,8 @@
 PortBoard and SerialBoard, the path of a real board. The board here is the native firmware on a
 pseudo-terminal that the test starts itself and names by its path, as a user names /dev/ttyUSB0.
 
-- a fleet.toml with a port board and an in-process board trains; the port board joins over the
-  serial link and its updates are accepted;
+- a fleet.toml with a port board (a pty path, or a socket:// URL) and an in-process board trains;
+  the port board joins over the serial link and its updates are accepted;
 - a port that cannot be opened, and one where no FTTE board answers, fail `ftte run` at once
   with the entry and the reason;
 - a board announcing less arena than fleet.toml's ram is dropped at its join, saying so.
@@ -12,11 +12,14 @@ pseudo-terminal that the test starts itself and names by its path, as a user nam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pty
 import shutil
+import socketserver
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -49,6 +52,42 @@ def board_pty(binary):
         return path
 
     yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def board_socket(binary):
+    """A TCP server that serves a native board (--stdio) on each connection: socket://host:port,
+    as QEMU's boards or a serial-to-network bridge are reached."""
+    procs: list[subprocess.Popen] = []
+
+    class Bridge(socketserver.BaseRequestHandler):
+        def handle(self):
+            proc = subprocess.Popen([str(binary), "--stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, bufsize=0)
+            procs.append(proc)
+            out = threading.Thread(target=self.pump_out, args=(proc,), daemon=True)
+            out.start()
+            with contextlib.suppress(OSError):
+                while data := self.request.recv(4096):
+                    proc.stdin.write(data)
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            out.join(2)
+
+        def pump_out(self, proc):
+            with contextlib.suppress(OSError):
+                while data := os.read(proc.stdout.fileno(), 4096):
+                    self.request.sendall(data)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Bridge)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"socket://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
     for proc in procs:
         proc.kill()
         proc.wait()
@@ -88,8 +127,9 @@ def events(tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_ftte_run_trains_with_a_board_named_by_its_port(board_pty, tmp_path, capsys):
-    port = board_pty()
+@pytest.mark.parametrize("kind", ["pty", "socket"])
+def test_ftte_run_trains_with_a_board_named_by_its_port(kind, request, tmp_path, capsys):
+    port = request.getfixturevalue("board_pty")() if kind == "pty" else request.getfixturevalue("board_socket")
     toml = fleet_toml(tmp_path, f"""
 [[boards]]
 port = "{port}"
