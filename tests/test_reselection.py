@@ -160,3 +160,30 @@ def test_late_updates_of_the_old_w_star_keep_only_the_new_w_star(tmp_path):
     assert not np.array_equal(fast.provisioned[0][outside], strategy.params[outside])  # the old w* did move them
     assert ("full", index.size) in selector.observed and ("bias", bias.size) in selector.observed
     store.close()
+
+
+def test_ftte_run_says_when_w_star_was_chosen_again(tmp_path, capsys):
+    from ftte.cli import main
+
+    path = tmp_path / "fleet.toml"
+    path.write_text(f"""
+[model]
+name = "digits_mlp"
+[strategy]
+buffer_size = 3
+[[boards]]
+inprocess = 3
+ram = "64KB"
+[[boards]]
+inprocess = 1
+ram = "16KB"
+join_at_version = 2
+[stop]
+max_versions = 5
+[output]
+dir = "{tmp_path / 'run'}"
+progress = false
+""")
+    assert main(["run", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "w* chosen again 1 time(s) as boards with less RAM joined; now top 1 full" in out

@@ -99,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
                   f"(from {start['accuracy']:.1%}, {start['mode']}), {summary.accepted} updates accepted, "
                   f"{summary.refused} refused, {(summary.bytes_down + summary.bytes_up) / 1024:.0f} KB moved, "
                   f"{summary.seconds:.1f} s")
+    if summary.reselections:
+        now = fleet.coordinator.trainable
+        console.print(f"w* chosen again {summary.reselections} time(s) as boards with less RAM joined; now "
+                      f"{now.label}: {now.indices.size:,} trainable parameters, {now.arena_bytes:,} B arena")
     for board, reason in summary.dropped.items():
         console.print(f"dropped {board}: {reason}", style="yellow")
     console.print(f"metrics: {config.output_dir / 'metrics.jsonl'}, state: {config.output_dir / 'run.sqlite'}")
