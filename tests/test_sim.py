@@ -179,6 +179,20 @@ def test_ftte_reaches_the_target_in_less_simulated_time_than_fedavg():
     assert ftte.time_to(target) < 0.5 * fedavg.time_to(target)
 
 
+def test_fedavg_waiting_boards_ask_again_once_per_round_not_once_per_update(monkeypatch):
+    from ftte.aggregation import FedAvg
+
+    calls = []
+    assign = FedAvg.assign
+    monkeypatch.setattr(FedAvg, "assign", lambda self, board: calls.append(board) or assign(self, board))
+    boards, rounds = 40, 4
+    result = Fleet.build(TINY.replace(boards=boards, rounds=rounds, fedavg_fraction=0.1)).run_arm(Arm("fedavg", "full"))
+    assert result.versions == rounds and result.accepted == rounds * 4
+    # each round: every board asks once when it opens, each cohort member once more after its
+    # update; waking every waiting board on every update would be rounds x cohort x boards
+    assert len(calls) <= (rounds + 1) * (boards + 4)
+
+
 def test_dropout_drops_boards_through_the_coordinator_and_the_run_goes_on():
     result = Fleet.build(TINY.replace(dropout=0.05, updates=200)).run_arm(Arm("fedbuff", "auto"))
     assert result.dropped > 0

@@ -91,10 +91,14 @@ class Assignment:
 
 @dataclass(frozen=True)
 class Wait:
-    """Nothing for this board now; ask again after the next update or version change."""
+    """Nothing for this board now. Ask again after the next update (`until="update"`), or only
+    once the version or the fleet changes (`until="version"`: the strategy promises that no
+    update short of a new version can end this wait, so a coordinator need not wake the board
+    for every update)."""
 
     board_id: BoardId
     reason: str
+    until: str = "update"
 
 
 @dataclass(frozen=True, eq=False)

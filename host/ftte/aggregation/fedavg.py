@@ -77,12 +77,13 @@ class FedAvg(Strategy):
     def _assign(self, board_id: BoardId) -> Assignment | Wait:
         if self._cohort is None:
             if len(self._boards) < self.config.min_available:
-                return Wait(board_id, f"{len(self._boards)} of {self.config.min_available} boards registered")
+                return Wait(board_id, f"{len(self._boards)} of {self.config.min_available} boards registered",
+                            "version")
             self._sample()
         if board_id not in self._cohort:
-            return Wait(board_id, f"not sampled for round {self._version}")
+            return Wait(board_id, f"not sampled for round {self._version}", "version")
         if board_id in self._reporters():
-            return Wait(board_id, f"already reported for round {self._version}")
+            return Wait(board_id, f"already reported for round {self._version}", "version")
         return Assignment(board_id, self._version, self._params)
 
     def _sample(self) -> None:

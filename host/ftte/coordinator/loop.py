@@ -12,6 +12,7 @@ choose w* again (docs/coordinator.md, "Reselection").
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class Coordinator:
         self.selector = selector      # None: a board with too little RAM is refused
         self.evaluate, self.stop, self.store = evaluate, stop, store
         self.task_timeout, self.eval_every = task_timeout, eval_every
+        self._timeout = None if math.isinf(task_timeout) else task_timeout  # None: await without a wrapper task
         self._log = log or (lambda event: None)
         self._next_task, self._elapsed0 = next_task_id, elapsed
         self.summary = Summary("running", strategy.version)
@@ -74,9 +76,9 @@ class Coordinator:
         self._provisioned: dict[str, int] = {}  # board -> generation of w* its frozen part is from
         self._later: list[tuple[int, Board]] = []
         self._workers: list[asyncio.Task] = []
-        self._waiting: set[str] = set()
+        self._waiting: dict[str, set[str]] = {"update": set(), "version": set()}  # by Wait.until
         self._finished = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wake = {"update": asyncio.Event(), "version": asyncio.Event()}
         self._t0 = _now()
 
     # ---------------------------------------------------------------- the run
@@ -132,6 +134,7 @@ class Coordinator:
             return None
         self._provisioned[info.board_id] = generation
         self.strategy.register(info.board_id)
+        self._notify()  # the fleet changed
         self._status(info, "active")
         self._log({"event": "join", "time": self._elapsed(), "board": info.board_id, "transport": info.transport,
                    "ram_budget": info.ram_budget, "description": info.description})
@@ -167,6 +170,7 @@ class Coordinator:
             self._advanced(advance)
         old, self.trainable = self.trainable, chosen
         self.generation += 1
+        self._notify()  # waiting boards must be provisioned again
         self.summary.reselections += 1
         if self.store is not None:
             self.store.selection(SelectionRecord(self.generation, self.strategy.version, chosen.spec.to_json(),
@@ -218,7 +222,7 @@ class Coordinator:
             trained = self.trainable
             task = self._task(assignment, trained)
             try:
-                result = await asyncio.wait_for(board.train(task), self.task_timeout)
+                result = await asyncio.wait_for(board.train(task), self._timeout)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - timeout, link loss, refusal: the board goes
@@ -239,23 +243,34 @@ class Coordinator:
         return task
 
     async def _wait(self, board_id: str, wait: Wait) -> None:
-        """Until something changes (an update, a version, a drop). If every live board is
-        waiting, nothing ever will: the run is stalled (e.g. FedAvg's min_available unmet)."""
-        self._waiting.add(board_id)
+        """Until what the Wait names changes: the next update, or (`until="version"`) the next
+        version, join, drop or reselection, so FedAvg's waiting boards are not woken by every
+        update of a round. If every live board is waiting, nothing ever will: the run is
+        stalled (e.g. FedAvg's min_available unmet)."""
+        until = "version" if wait.until == "version" else "update"
+        waiting = self._waiting[until]
+        waiting.add(board_id)
         try:
-            # Sizes first: building a set of the live boards on every wake-up made a 500-board
-            # FedAvg run quadratic.
-            if len(self._waiting) >= len(self._live) and self._waiting.issuperset(self._live):
+            if self._all_waiting():
                 self._finish(f"stalled: {wait.reason}")
                 return
-            await self._wake.wait()
+            await self._wake[until].wait()
         finally:
-            self._waiting.discard(board_id)
+            waiting.discard(board_id)
 
-    def _notify(self) -> None:
-        self._waiting.clear()  # woken boards ask again before they count as waiting
-        self._wake.set()
-        self._wake = asyncio.Event()
+    def _all_waiting(self) -> bool:
+        update, version = self._waiting["update"], self._waiting["version"]
+        if len(update) + len(version) < len(self._live):  # sizes first: no set is built per wake-up
+            return False
+        return all(b in update or b in version for b in self._live)
+
+    def _notify(self, version: bool = True) -> None:
+        """Wake the boards waiting for an update; with `version` (a new version, a join, a drop,
+        a reselection) every waiting board."""
+        for until in ("update", "version") if version else ("update",):
+            self._waiting[until].clear()  # woken boards ask again before they count as waiting
+            self._wake[until].set()
+            self._wake[until] = asyncio.Event()
 
     def _finish(self, reason: str) -> None:
         if not self._finished.is_set():
@@ -297,7 +312,7 @@ class Coordinator:
                    "bytes_down": down, "bytes_up": up})
         if outcome.advance is not None:
             self._advanced(outcome.advance)
-        self._notify()
+        self._notify(version=outcome.advance is not None)
 
     def _drop(self, info: BoardInfo, reason: str, joined: bool = True) -> None:
         board_id = info.board_id
