@@ -24,6 +24,9 @@
  *                   (8 x 1-3 for a pixel's last channels) stay in registers over every position
  *                   of the rectangle (in place; no scratch).
  *
+ * On a vector host (FTTE_HOST_TILES) the forward takes 16 output channels at a time in vector
+ * registers instead (panel_run below); the backward passes are the board's everywhere.
+ *
  * The windows of 4 positions are read by passes. Along an output row, clear of its edges,
  * passes come in runs, one call for the run, each pass a few pointer steps after the last.
  *
@@ -524,13 +527,76 @@ static void forward_channels(const views *v, run_of_passes r, int32_t count,
     }
 }
 
-ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice,
+#if FTTE_HOST_TILES
+/* The vector host's forward: up to 16 output channels at a time, vectorised across them. Their
+ * weights, turned to [tap][16] (zeros past the slice), go to a panel on the stack for the
+ * whole call (a register tile's worth per tap, not scratch: no plan counts it), and each tap of
+ * 4 windows then takes 4 broadcasts, 1 or 2 vector loads and 4 or 8 vector multiply-adds. Each
+ * output is summed in the board's order (bias, then the window's taps in order). Longer
+ * windows than the panel holds take the board tiles. */
+#define PANEL_COLUMNS 16
+#define PANEL_TAPS 256
+
+typedef struct {
+    const float *panel; /* [len][PANEL_COLUMNS] */
+    vec8 start[2];      /* the bias, zeros past the slice */
+    int32_t width;      /* output channels, <= PANEL_COLUMNS */
+} panel_block;
+
+/* out[k][0 .. width) = start + window k . the panel's columns, for the 4 windows of v and
+ * passes of r; `vecs` (a constant) is 1 for width <= 8, else 2. */
+FTTE_INLINE void panel_run(views v, run_of_passes r, const panel_block *b, float *const out[4],
+                           const int32_t vecs) {
+    float *o[4] = {out[0], out[1], out[2], out[3]};
+    const int32_t last = vecs == 2 ? b->width - 8 : b->width;
+    for (int32_t i = 0; i < r.passes; i++) {
+        const float *p0 = v.at[0], *p1 = v.at[1], *p2 = v.at[2], *p3 = v.at[3];
+        const float *w = b->panel + (ptrdiff_t)v.r_lo * v.row * PANEL_COLUMNS;
+        vec8 a[4][2];
+        for (int32_t k = 0; k < 4; k++)
+            for (int32_t j = 0; j < vecs; j++) a[k][j] = b->start[j];
+        for (int32_t run = 0; run < v.runs; run++) {
+            for (const float *end = p0 + v.run; p0 != end; w += PANEL_COLUMNS) {
+                const float x0 = *p0++, x1 = *p1++, x2 = *p2++, x3 = *p3++;
+                const vec8 u0 = {x0, x0, x0, x0, x0, x0, x0, x0};
+                const vec8 u1 = {x1, x1, x1, x1, x1, x1, x1, x1};
+                const vec8 u2 = {x2, x2, x2, x2, x2, x2, x2, x2};
+                const vec8 u3 = {x3, x3, x3, x3, x3, x3, x3, x3};
+                for (int32_t j = 0; j < vecs; j++) {
+                    vec8 c;
+                    load8(&c, w + 8 * j);
+                    FTTE_MAC(a[0][j], u0, c); FTTE_MAC(a[1][j], u1, c);
+                    FTTE_MAC(a[2][j], u2, c); FTTE_MAC(a[3][j], u3, c);
+                }
+            }
+            p0 += v.skip[0], p1 += v.skip[1], p2 += v.skip[2], p3 += v.skip[3];
+        }
+        for (int32_t k = 0; k < 4; k++) {
+            if (vecs == 2) store8(o[k], &a[k][0]);
+            store_lanes(o[k] + 8 * (vecs - 1), &a[k][vecs - 1], last);
+        }
+        v.at[0] += r.step, v.at[1] += r.step, v.at[2] += r.step, v.at[3] += r.step;
+        o[0] += r.out_step, o[1] += r.out_step, o[2] += r.out_step, o[3] += r.out_step;
+    }
+}
+
+FTTE_NOINLINE static void panel_run8(const views *v, run_of_passes r, const panel_block *b,
+                                     float *const out[4]) {
+    panel_run(*v, r, b, out, 1);
+}
+FTTE_NOINLINE static void panel_run16(const views *v, run_of_passes r, const panel_block *b,
+                                      float *const out[4]) {
+    panel_run(*v, r, b, out, 2);
+}
+#else
+typedef struct panel_block panel_block; /* the host's only */
+#endif
+
+/* The forward over every position, 4 at a time: the slice's channels by the board tiles, or
+ * (the host's) the channels of panel block b. */
+static void forward_positions(const ftte_layer *l, int32_t n, ftte_slice slice,
                               const float *input, const float *weights, const float *bias,
-                              float *output, float *scratch) {
-    ftte_status status = check(layer, op, n, slice);
-    if (status != FTTE_OK) return status;
-    if (input == NULL || weights == NULL || output == NULL || scratch == NULL) return FTTE_ERR_ARG;
-    const ftte_layer *l = layer;
+                              float *output, float *scratch, const panel_block *b) {
     const int32_t len = row_length(l);
     const source s = {input,       l->in.h,     l->in.w,     l->in.c,      l->out.h,
                       l->out.w,    l->kernel_h, l->kernel_w, l->stride_h,  l->stride_w,
@@ -552,9 +618,43 @@ ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ft
         }
         float *out[4];
         pass_rows(output + slice.begin, l->out.c, q0, count, out);
-        forward_channels(&v, r, slice.count, weights, len, bias, out);
+#if FTTE_HOST_TILES
+        if (b != NULL) {
+            if (b->width > 8) panel_run16(&v, r, b, out);
+            else panel_run8(&v, r, b, out);
+        } else
+#endif
+            forward_channels(&v, r, slice.count, weights, len, bias, out);
         q0 += (ptrdiff_t)r.passes * count;
     }
+    (void)b;
+}
+
+ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice,
+                              const float *input, const float *weights, const float *bias,
+                              float *output, float *scratch) {
+    ftte_status status = check(layer, op, n, slice);
+    if (status != FTTE_OK) return status;
+    if (input == NULL || weights == NULL || output == NULL || scratch == NULL) return FTTE_ERR_ARG;
+#if FTTE_HOST_TILES
+    const int32_t len = row_length(layer);
+    if (len <= PANEL_TAPS) {
+        float panel[PANEL_TAPS * PANEL_COLUMNS];
+        for (int32_t o = 0; o < slice.count; o += PANEL_COLUMNS) {
+            panel_block b = {panel, {{0.0f}}, slice.count - o};
+            if (b.width > PANEL_COLUMNS) b.width = PANEL_COLUMNS;
+            for (int32_t j = 0; j < PANEL_COLUMNS; j++) {
+                const float *w = j < b.width ? weights + (ptrdiff_t)(o + j) * len : NULL;
+                for (int32_t t = 0; t < len; t++) panel[t * PANEL_COLUMNS + j] = w ? w[t] : 0.0f;
+                b.start[j / 8][j % 8] = bias != NULL && j < b.width ? bias[o + j] : 0.0f;
+            }
+            const ftte_slice block = {slice.begin + o, b.width};
+            forward_positions(layer, n, block, input, NULL, NULL, output, scratch, &b);
+        }
+        return FTTE_OK;
+    }
+#endif
+    forward_positions(layer, n, slice, input, weights, bias, output, scratch, NULL);
     return FTTE_OK;
 }
 

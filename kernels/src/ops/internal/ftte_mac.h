@@ -42,4 +42,52 @@
 #define FTTE_NOINLINE
 #endif
 
+/* Which register tiles the MAC loops use. The board tiles (rows_matmul.c, conv_core.c) fill
+ * the 32 scalar FPU registers of a Cortex-M4F, and on a vector host they spill. 64-bit hosts
+ * (x86-64, AArch64: the Python extension, the native firmware; GCC or Clang, for their vector
+ * types) take tiles vectorised across a contiguous output dimension instead
+ * (rows_matmul_host.c, and the conv forward in conv_core.c). Both orders of summation are
+ * fixed by the C source, so results do not depend on the vector width; scratch sizes are the
+ * same for both, as the host plans the boards' memory.
+ * -DFTTE_HOST_TILES=0 builds the board tiles on a host (the C tests run both). */
+#ifndef FTTE_HOST_TILES
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+#define FTTE_HOST_TILES 1
+#else
+#define FTTE_HOST_TILES 0
+#endif
+#endif
+
+#if FTTE_HOST_TILES
+#include <string.h>
+
+/* 8 floats in a vector register (two on a 128-bit unit): lane-wise IEEE products and sums,
+ * the same results as the scalar loop they stand for. */
+typedef float vec8 __attribute__((vector_size(32)));
+
+/* Unaligned vector loads and stores; through pointers, as a vector passed by value changes the
+ * ABI where the unit is narrower than 32 bytes. */
+FTTE_INLINE void load8(vec8 *v, const float *p) { memcpy(v, p, sizeof *v); }
+
+FTTE_INLINE void store8(float *p, const vec8 *v) { memcpy(p, v, sizeof *v); }
+
+/* The first `lanes` floats at p (the rest 0), and back: a tile's last vector may be partial. */
+FTTE_INLINE void load_lanes(vec8 *v, const float *p, int32_t lanes) {
+    if (lanes == 8) {
+        load8(v, p);
+        return;
+    }
+    const vec8 zero = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    *v = zero;
+    for (int32_t j = 0; j < lanes; j++) (*v)[j] = p[j];
+}
+
+FTTE_INLINE void store_lanes(float *p, const vec8 *v, int32_t lanes) {
+    if (lanes == 8) store8(p, v);
+    else
+        for (int32_t j = 0; j < lanes; j++) p[j] = (*v)[j];
+}
+
+#endif /* FTTE_HOST_TILES */
+
 #endif /* FTTE_MAC_H */

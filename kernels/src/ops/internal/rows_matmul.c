@@ -1,5 +1,6 @@
 /*
- * Row matmul of dense and pointwise conv2d, register-tiled for a Cortex-M4F.
+ * Row matmul of dense and pointwise conv2d: the argument check, and the board tiles,
+ * register-tiled for a Cortex-M4F (vector hosts: rows_matmul_host.c).
  *
  * Costs below are instructions per multiply-accumulate (MAC) on the M4F, where each float
  * load, store and VFMA is one instruction, a loop step costs a compare and a branch, and GCC
@@ -38,28 +39,10 @@ ftte_status ftte_rows_check(const ftte_layer *layer, int32_t op, int32_t n, ftte
     return FTTE_OK;
 }
 
-static void store4(float *p, float a, float b, float c, float d) {
-    p[0] = a;
-    p[1] = b;
-    p[2] = c;
-    p[3] = d;
-}
-
 /* acc + sum_t a[t * as] * b[t * bs]: the corner case of all three products. */
 static float dot(int32_t k, const float *a, int32_t as, const float *b, int32_t bs, float acc) {
     for (int32_t t = 0; t < k; t++) FTTE_MAC(acc, a[t * as], b[t * bs]);
     return acc;
-}
-
-/* out[0..3] += sum_t a[t * as] * b[t * bs + 0..3]: one result row of 4 columns. */
-static void strip_1x4(int32_t k, const float *a, int32_t as, const float *b, int32_t bs,
-                      float *out) {
-    float a0 = out[0], a1 = out[1], a2 = out[2], a3 = out[3];
-    for (int32_t t = 0; t < k; t++) {
-        const float u = a[t * as], *v = b + t * bs;
-        FTTE_MAC(a0, u, v[0]); FTTE_MAC(a1, u, v[1]); FTTE_MAC(a2, u, v[2]); FTTE_MAC(a3, u, v[3]);
-    }
-    store4(out, a0, a1, a2, a3);
 }
 
 /* out[j * os] += sum_t a[t * as + j * aj] * b[t * bs] for j < 4: one result column of 4 rows,
@@ -77,7 +60,7 @@ static void strip_4x1(int32_t k, const float *a, int32_t as, int32_t aj, const f
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Sixteen floats in registers, for the single-row (matrix-vector) products                  */
+/* The single-row forward (a matrix-vector product), the board's and the host's              */
 /* ---------------------------------------------------------------------------------------- */
 
 /* Passed and returned by value: GCC keeps the members in 16 FPU registers, where an array
@@ -94,13 +77,6 @@ FTTE_INLINE block16 load16(const float *p) {
     return b;
 }
 
-FTTE_INLINE void store16(float *p, block16 b) {
-    p[0] = b.v[0], p[1] = b.v[1], p[2] = b.v[2], p[3] = b.v[3];
-    p[4] = b.v[4], p[5] = b.v[5], p[6] = b.v[6], p[7] = b.v[7];
-    p[8] = b.v[8], p[9] = b.v[9], p[10] = b.v[10], p[11] = b.v[11];
-    p[12] = b.v[12], p[13] = b.v[13], p[14] = b.v[14], p[15] = b.v[15];
-}
-
 /* acc + x . w. */
 FTTE_INLINE float dot16(float acc, block16 w, block16 x) {
     FTTE_MAC(acc, x.v[0], w.v[0]); FTTE_MAC(acc, x.v[1], w.v[1]);
@@ -112,6 +88,63 @@ FTTE_INLINE float dot16(float acc, block16 w, block16 x) {
     FTTE_MAC(acc, x.v[12], w.v[12]); FTTE_MAC(acc, x.v[13], w.v[13]);
     FTTE_MAC(acc, x.v[14], w.v[14]); FTTE_MAC(acc, x.v[15], w.v[15]);
     return acc;
+}
+
+/* y[o] = init[o * init_step] + xs . w[o][0..15] for o < count (weight rows k apart). One
+ * output per step: with two, the 16 x, 2 sums and the loads in flight no longer fit the FPU's
+ * 32 registers and GCC spills. */
+static void forward_block16(int32_t count, int32_t k, block16 xs, const float *w,
+                            const float *init, int32_t init_step, float *y) {
+    for (int32_t o = 0; o < count; o++, w += k) y[o] = dot16(init[o * init_step], load16(w), xs);
+}
+
+/* One row: y[o] = b[o] + x . w[o] for o < count, the x in registers 16 at a time. The first
+ * block starts from the bias (a zero read with step 0 without one), the next ones from y. */
+void ftte_rows_forward_row(int32_t k, int32_t count, const float *x, const float *w,
+                           const float *bias, float *y) {
+    static const float zero = 0.0f;
+    const float *init = bias ? bias : &zero;
+    int32_t step = bias ? 1 : 0, i = 0;
+    for (; i + BLOCK16 <= k; i += BLOCK16, init = y, step = 1)
+        forward_block16(count, k, load16(x + i), w + i, init, step, y);
+    if (i == k) return;
+    if (i == 0)
+        for (int32_t o = 0; o < count; o++) y[o] = init[o * step];
+    /* The last k % 16 inputs: 4 outputs per loaded input, then single dots. */
+    int32_t o = 0;
+    for (; o + 4 <= count; o += 4) strip_4x1(k - i, w + o * k + i, 1, k, x + i, 1, y + o, 1);
+    for (; o < count; o++) y[o] = dot(k - i, x + i, 1, w + o * k + i, 1, y[o]);
+}
+
+#if !FTTE_HOST_TILES
+
+/* ---------------------------------------------------------------------------------------- */
+/* The board tiles                                                                           */
+/* ---------------------------------------------------------------------------------------- */
+
+static void store4(float *p, float a, float b, float c, float d) {
+    p[0] = a;
+    p[1] = b;
+    p[2] = c;
+    p[3] = d;
+}
+
+/* out[0..3] += sum_t a[t * as] * b[t * bs + 0..3]: one result row of 4 columns. */
+static void strip_1x4(int32_t k, const float *a, int32_t as, const float *b, int32_t bs,
+                      float *out) {
+    float a0 = out[0], a1 = out[1], a2 = out[2], a3 = out[3];
+    for (int32_t t = 0; t < k; t++) {
+        const float u = a[t * as], *v = b + t * bs;
+        FTTE_MAC(a0, u, v[0]); FTTE_MAC(a1, u, v[1]); FTTE_MAC(a2, u, v[2]); FTTE_MAC(a3, u, v[3]);
+    }
+    store4(out, a0, a1, a2, a3);
+}
+
+FTTE_INLINE void store16(float *p, block16 b) {
+    p[0] = b.v[0], p[1] = b.v[1], p[2] = b.v[2], p[3] = b.v[3];
+    p[4] = b.v[4], p[5] = b.v[5], p[6] = b.v[6], p[7] = b.v[7];
+    p[8] = b.v[8], p[9] = b.v[9], p[10] = b.v[10], p[11] = b.v[11];
+    p[12] = b.v[12], p[13] = b.v[13], p[14] = b.v[14], p[15] = b.v[15];
 }
 
 /* acc + g * x. */
@@ -174,32 +207,6 @@ static void forward_rows4(int32_t k, int32_t count, const float *x, const float 
     }
 }
 
-/* y[o] = init[o * init_step] + xs . w[o][0..15] for o < count (weight rows k apart). One
- * output per step: with two, the 16 x, 2 sums and the loads in flight no longer fit the FPU's
- * 32 registers and GCC spills. */
-static void forward_block16(int32_t count, int32_t k, block16 xs, const float *w,
-                            const float *init, int32_t init_step, float *y) {
-    for (int32_t o = 0; o < count; o++, w += k) y[o] = dot16(init[o * init_step], load16(w), xs);
-}
-
-/* One row: y[o] = b[o] + x . w[o] for o < count, the x in registers 16 at a time. The first
- * block starts from the bias (a zero read with step 0 without one), the next ones from y. */
-static void forward_row(int32_t k, int32_t count, const float *x, const float *w,
-                        const float *bias, float *y) {
-    static const float zero = 0.0f;
-    const float *init = bias ? bias : &zero;
-    int32_t step = bias ? 1 : 0, i = 0;
-    for (; i + BLOCK16 <= k; i += BLOCK16, init = y, step = 1)
-        forward_block16(count, k, load16(x + i), w + i, init, step, y);
-    if (i == k) return;
-    if (i == 0)
-        for (int32_t o = 0; o < count; o++) y[o] = init[o * step];
-    /* The last k % 16 inputs: 4 outputs per loaded input, then single dots. */
-    int32_t o = 0;
-    for (; o + 4 <= count; o += 4) strip_4x1(k - i, w + o * k + i, 1, k, x + i, 1, y + o, 1);
-    for (; o < count; o++) y[o] = dot(k - i, x + i, 1, w + o * k + i, 1, y[o]);
-}
-
 void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
                        const float *input, const float *weights, const float *bias,
                        float *output) {
@@ -208,7 +215,8 @@ void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice sli
     int32_t r = 0;
     for (; r + 4 <= rows; r += 4)
         forward_rows4(k, slice.count, input + r * k, weights, bias, y + r * out_c, out_c);
-    for (; r < rows; r++) forward_row(k, slice.count, input + r * k, weights, bias, y + r * out_c);
+    for (; r < rows; r++)
+        ftte_rows_forward_row(k, slice.count, input + r * k, weights, bias, y + r * out_c);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -372,3 +380,5 @@ void ftte_rows_backward_weight(int32_t rows, int32_t in_c, int32_t out_c, ftte_s
         for (; i < k; i++) gw[i] = dot(rows, gy + o, out_c, input + i, k, gw[i]);
     }
 }
+
+#endif /* !FTTE_HOST_TILES */

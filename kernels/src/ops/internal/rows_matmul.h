@@ -22,6 +22,11 @@ void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice sli
                        const float *input, const float *weights, const float *bias,
                        float *output);
 
+/** One row of it: y[o] = bias[o] (0 if NULL) + x . weights[o] for o < count, weight rows k
+ *  apart. The board's and the host's batch-1 forward (a matrix-vector product). */
+void ftte_rows_forward_row(int32_t k, int32_t count, const float *x, const float *weights,
+                           const float *bias, float *y);
+
 /** grad_input[r][i] += sum_o grad_output[r][slice.begin + o] * weights[o][i]. */
 void ftte_rows_backward_input(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
                               const float *grad_output, const float *weights,
