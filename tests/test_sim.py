@@ -92,6 +92,52 @@ def test_task_work_follows_the_kernels_mac_counts_and_the_spec():
     assert PROFILES["esp32c3"].seconds_for(1e6) > m4.seconds_for(1e6)  # soft float
 
 
+def test_shared_trainers_give_the_bits_of_a_board_with_its_own_model():
+    from ftte.aggregation import ParameterIndex, flat_parameters, load_flat_parameters
+    from ftte.model import LayerUpdate
+    from ftte.sim.board import Job, Trainers
+    from ftte.train import Trainer
+
+    reference = reference_model("accel_cnn1d")
+    model, data = reference.build(0), reference.data()
+    spec = UpdateSpec.of(model, {len(model.layers) - 1: LayerUpdate("full"),
+                                 len(model.layers) - 3: LayerUpdate("channels", (1, 4, 9))})
+    trainers = Trainers(model, data.x_train, data.y_train)
+    rng = np.random.default_rng(0)
+    for spec_, batch, momentum in ((spec, 2, 0.9), (UpdateSpec.full(model), 1, 0.0), (spec, 1, 0.0)):
+        index = ParameterIndex.of(model).indices(spec_)
+        base = flat_parameters(model) + rng.normal(0, 0.01, model.parameter_count()).astype(np.float32)
+        values = base[index] + rng.normal(0, 0.01, len(index)).astype(np.float32)
+        batches = rng.integers(0, len(data.y_train), (5, batch))
+        got = trainers.train(Job(base, index, values, spec_, batches, 0.03, momentum, batch))
+        own = model.copy()  # the slow way: the whole vector into a model, train, export, subtract
+        flat = base.copy()
+        flat[index] = values
+        load_flat_parameters(own, flat)
+        trainer = Trainer(own, spec_, batch, momentum > 0)
+        losses = [trainer.step(data.x_train[b], data.y_train[b], 0.03, momentum) for b in batches]
+        trainer.export()
+        assert np.array_equal(got.delta, flat_parameters(own)[index] - values)
+        assert got.loss_before == losses[0] and got.samples == 5 * batch
+
+
+def test_batches_drawn_ahead_are_the_batches_drawn_one_by_one():
+    from ftte.sim.board import LocalBackend, SimulatedBoard
+
+    for n, size, steps in ((16, 1, 10), (17, 4, 3), (3, 8, 5), (40, 7, 11)):
+        shard = np.arange(100, 100 + n)
+        board = SimulatedBoard("b", PROFILES["nrf52840"], shard, LocalBackend(None), seed=5)
+        rng, order, cursor, want = np.random.default_rng([5, 1]), None, n, []
+        for _ in range(steps * 6):  # one at a time: a new permutation when the pass cannot fill a batch
+            if order is None or cursor + size > len(order):
+                order, cursor = rng.permutation(n), 0
+            take = min(size, n)
+            want.append(shard[order[cursor:cursor + take]])
+            cursor += take
+        got = np.concatenate([board._next_batches(size, steps) for _ in range(6)])
+        assert np.array_equal(got, np.stack(want))
+
+
 # --------------------------------------------------------------------------------------------- behaviour
 
 def test_stragglers_are_seeded_and_take_the_fraction():
@@ -129,6 +175,22 @@ def test_fedscale_style_traces_parse_and_repeat(tmp_path):
         parse_traces({"1": {"active": [5], "inactive": [1], "finish_time": 10}})
     up = synthetic_traces(20, 0.25, 100.0, seed=1)
     assert all(a.uptime() == pytest.approx(0.25) for a in up)
+
+
+def test_next_interval_lands_on_the_next_state_despite_rounding():
+    trace = Availability([0.1], [0.3], 0.7)
+    for cycle in range(200):
+        start, end = trace.next_interval(cycle * 0.7 + 0.1)  # may round to just below the start
+        assert start == pytest.approx(cycle * 0.7 + 0.1) and end == pytest.approx(cycle * 0.7 + 0.3)
+        after = trace.next_interval(end)  # at the end (or a rounding short of it): the next period
+        assert after[0] == pytest.approx((cycle + 1) * 0.7 + 0.1)
+    assert Availability().next_interval(5.0) == (5.0, math.inf)
+
+
+def test_fedavg_with_boards_that_come_and_go_finishes_its_rounds():
+    # a board waking exactly at the start of its up period once spun forever on rounding
+    result = Fleet.build(TINY.replace(uptime=0.3, period=200.0)).run_arm(Arm("fedavg", "full"))
+    assert result.versions == TINY.rounds and result.reason == "max_versions"
 
 
 def test_a_board_that_goes_down_mid_task_restarts_it_when_it_is_back():

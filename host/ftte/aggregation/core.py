@@ -76,7 +76,8 @@ class Update:
 
 def mean_square(delta: np.ndarray) -> float:
     """The default variance statistic: mean of the squared deltas (what the firmware reports)."""
-    return float(np.mean(np.square(np.asarray(delta, np.float64)))) if np.size(delta) else 0.0
+    squares = np.square(np.asarray(delta, np.float64))
+    return float(np.add.reduce(squares) / squares.size) if squares.size else 0.0  # np.mean's sum, less overhead
 
 
 @dataclass(frozen=True, eq=False)

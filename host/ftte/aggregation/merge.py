@@ -35,6 +35,8 @@ def merge(updates: Sequence[Update], weights: Sequence[float], size: int, divide
     """
     if divide_by not in ("weight", "count"):
         raise ValueError(f"divide_by must be 'weight' or 'count', got {divide_by!r}")
+    if len(updates) > 1 and _same_indices(updates):
+        return _merge_shared(updates, weights, size, divide_by)
     total = np.zeros(size, np.float64)
     norm = np.zeros(size, np.float64)
     count = np.zeros(size, np.int64)
@@ -45,3 +47,26 @@ def merge(updates: Sequence[Update], weights: Sequence[float], size: int, divide
         count[index] += 1
     delta = np.divide(total, norm, out=np.zeros(size, np.float64), where=norm > 0)
     return Merged(delta, count > 0)
+
+
+def _same_indices(updates: Sequence[Update]) -> bool:
+    first = updates[0].indices
+    return all(u.indices is first or np.array_equal(u.indices, first) for u in updates[1:])
+
+
+def _merge_shared(updates: Sequence[Update], weights: Sequence[float], size: int, divide_by: str) -> Merged:
+    """The same sums when every update covers the same coordinates (one w*: the usual case),
+    accumulated on the dense subset and scattered once; each coordinate adds the same terms in
+    the same order, so the bits are those of the general path."""
+    index = updates[0].indices
+    total = np.zeros(len(index), np.float64)
+    norm = 0.0
+    for update, weight in zip(updates, weights, strict=True):
+        total += float(weight) * update.delta.astype(np.float64)
+        norm += float(weight) if divide_by == "weight" else 1.0
+    delta = np.zeros(size, np.float64)
+    if norm > 0:
+        delta[index] = total / norm
+    covered = np.zeros(size, bool)
+    covered[index] = True
+    return Merged(delta, covered)

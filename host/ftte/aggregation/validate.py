@@ -52,9 +52,11 @@ def _indices(update: Update, size: int, boards, version) -> Problem | None:
     indices = np.asarray(update.indices)
     if indices.dtype.kind not in "iu":
         return Reason.BAD_INDICES, f"indices must be integers, got {indices.dtype}"
-    if indices.min() < 0 or indices.max() >= size:
-        return Reason.BAD_INDICES, f"indices span [{indices.min()}, {indices.max()}], the model has [0, {size})"
-    if len(indices) > 1 and not np.all(np.diff(indices.astype(np.int64)) > 0):
+    increasing = len(indices) < 2 or bool(np.all(np.diff(indices.astype(np.int64, copy=False)) > 0))
+    low, high = (indices[0], indices[-1]) if increasing else (indices.min(), indices.max())  # ends: no scan
+    if low < 0 or high >= size:
+        return Reason.BAD_INDICES, f"indices span [{low}, {high}], the model has [0, {size})"
+    if not increasing:
         return Reason.BAD_INDICES, "indices must be strictly increasing (arena order, no repeats)"
     return None
 
@@ -64,10 +66,13 @@ def _values(update: Update, size, boards, version) -> Problem | None:
     if delta.dtype.kind not in "fiu":
         return Reason.NON_FINITE, f"deltas must be numbers, got {delta.dtype}"
     with np.errstate(over="ignore"):  # a finite float64 may overflow float32: that is the check
-        bad = np.flatnonzero(~np.isfinite(delta.astype(np.float32)))
-    if bad.size:
+        as32 = delta.astype(np.float32, copy=False)
+    largest = float(np.max(np.abs(as32)))  # one reduction when all is well
+    if not np.isfinite(largest):
+        bad = np.flatnonzero(~np.isfinite(as32))
         return Reason.NON_FINITE, f"{bad.size} non-finite deltas (first at position {bad[0]})"
-    largest = float(np.max(np.abs(delta.astype(np.float64))))
+    if delta.dtype != np.float32:  # the check is on the values as sent (|int| may overflow its type)
+        largest = float(np.max(np.abs(delta if delta.dtype.kind == "f" else delta.astype(np.float64))))
     if largest > MAX_ABS_DELTA:
         return Reason.OUT_OF_RANGE, f"a delta of magnitude {largest:g} (limit {MAX_ABS_DELTA:g}): diverged board"
     return None

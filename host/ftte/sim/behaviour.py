@@ -89,6 +89,9 @@ def straggler_factors(boards: int, fraction: float, slowdown: Slowdown, seed: in
 # Availability
 # ---------------------------------------------------------------------------------------------
 
+EDGE = 1e-9  # simulated seconds: closer than this to an up/down boundary is at it
+
+
 class Availability:
     """When a board is up: always, or by a FedScale-style trace (periodic over finish_time)."""
 
@@ -138,6 +141,21 @@ class Availability:
             for j in range(start, len(self.active)):
                 if self.inactive[j] > self.active[j]:  # skip empty intervals
                     return c * self.period + self.active[j]
+        raise ValueError(f"trace {self.name}: never up (every interval is empty)")
+
+    def next_interval(self, t: float) -> tuple[float, float]:
+        """(start, end) of the first up interval that ends more than EDGE after t; start <= t
+        when the board is up at t. Boundaries within EDGE of t count as reached, so a caller
+        that sleeps until `start` or `end` always lands in the next state despite rounding."""
+        if self.always:
+            return t, math.inf
+        cycle = math.floor(t / self.period)
+        for c in (cycle - 1, cycle, cycle + 1, cycle + 2):  # t / period may round either way
+            base = c * self.period
+            for j in range(bisect.bisect_right(self.inactive, t + EDGE - base), len(self.active)):
+                a, b = self.active[j], self.inactive[j]
+                if b > a and base + b > t + EDGE:
+                    return base + a, base + b
         raise ValueError(f"trace {self.name}: never up (every interval is empty)")
 
     def longest(self) -> float:

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ftte.aggregation import ParameterIndex, flat_parameters, load_flat_parameters, mean_square
+from ftte.aggregation import ParameterIndex, load_flat_parameters, mean_square
 from ftte.coordinator.board import BoardError, BoardInfo, Result, Task
 from ftte.coordinator.inprocess import cross_entropy
 from ftte.model import Model, UpdateSpec
-from ftte.sim.behaviour import ALWAYS, Availability
+from ftte.sim.behaviour import ALWAYS, EDGE, Availability
 from ftte.sim.profiles import BoardProfile, TaskWork, task_work
 from ftte.train import Trainer
 
@@ -51,21 +51,38 @@ class Trained:
 
 
 class Trainers:
-    """One model copy and one Trainer per (spec, batch, momentum), shared by many boards."""
+    """One model copy and one Trainer per (spec, batch, momentum), shared by many boards.
+
+    The model's arrays hold the frozen parameters of the last job's base vector (reloaded only
+    when a job brings another one: in a simulation every board is provisioned once, so almost
+    never). A job's trainable values go straight into the trainer's arena, and its delta is read
+    from there: the arena keeps the trainable tensors in the order of `ParameterIndex.indices`
+    (per layer, the rows in channel order, then the bias), so no export to the model is needed.
+    """
 
     def __init__(self, model: Model, x: np.ndarray, y: np.ndarray):
         self.model = model.copy()
         self.x, self.y = np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.int32)
-        self._trainers: dict[tuple, Trainer] = {}
+        self._trainers: dict[tuple, tuple] = {}  # (id(spec), batch, momentum) -> (trainer, slots, spec)
         self._work: dict[tuple, TaskWork] = {}
-        self._base: np.ndarray | None = None
+        self._base: np.ndarray | None = None  # the vector the model's arrays hold
         self.index = ParameterIndex.of(self.model)
 
     def trainer(self, spec: UpdateSpec, batch: int, momentum: bool) -> Trainer:
-        key = (spec, batch, momentum)
-        if key not in self._trainers:
-            self._trainers[key] = Trainer(self.model, spec, batch, momentum)
-        return self._trainers[key]
+        return self._trainer(spec, batch, momentum)[0]
+
+    def _trainer(self, spec: UpdateSpec, batch: int, momentum: bool) -> tuple[Trainer, np.ndarray | slice]:
+        key = (id(spec), batch, momentum)  # hashing a spec walks every layer: by identity first
+        hit = self._trainers.get(key)
+        if hit is not None and hit[2] is spec:
+            return hit[0], hit[1]
+        trainer = Trainer(self.model, spec, batch, momentum)
+        slots = arena_slots(trainer)
+        if len(_positions(slots)) != len(self.index.indices(spec)):
+            raise AssertionError(f"the arena holds {len(_positions(slots))} trainable values, the spec selects "
+                                 f"{len(self.index.indices(spec))}")
+        self._trainers[key] = (trainer, slots, spec)
+        return trainer, slots
 
     def work(self, spec: UpdateSpec, batch: int) -> TaskWork:
         key = (spec, batch)
@@ -74,36 +91,59 @@ class Trainers:
         return self._work[key]
 
     def train(self, job: Job) -> Trained:
-        trainer = self.trainer(job.spec, job.batch, job.momentum > 0)
-        flat = np.array(job.base, np.float32, copy=True)
-        flat[job.indices] = job.values
-        load_flat_parameters(self.model, flat)
-        trainer.reload()
-        x, y = self.x, self.y
-        loss_before, samples, batch = float("nan"), 0, job.batches[0]
-        for step, batch in enumerate(job.batches):
-            loss = trainer.step(x[batch], y[batch], job.lr, job.momentum)
-            loss_before = loss if step == 0 else loss_before
-            samples += len(batch)
-        loss_after = cross_entropy(trainer.forward(x[batch]), y[batch])
-        trainer.export()
-        delta = flat_parameters(self.model)[job.indices] - job.values
-        return Trained(delta, samples, loss_before, loss_after)
+        trainer, slots = self._trainer(job.spec, job.batch, job.momentum > 0)
+        self._load(job.base)
+        trainer.reload()                    # trainable rows of the base, velocity zeroed
+        trainer.arena[slots] = job.values   # then the task's values over them
+        chosen = job.batches.reshape(-1)
+        x, y = self.x[chosen], self.y[chosen]
+        size = job.batches.shape[1]
+        losses = trainer.steps(x, y, size, job.lr, job.momentum)
+        loss_after = cross_entropy(trainer.forward(x[-size:]), y[-size:])
+        delta = trainer.arena[slots] - job.values
+        return Trained(delta, len(chosen), losses[0], loss_after)
+
+    def _load(self, base: np.ndarray) -> None:
+        if base is self._base or (self._base is not None and np.array_equal(base, self._base)):
+            return
+        load_flat_parameters(self.model, base)
+        self._base = base
+
+
+def arena_slots(trainer: Trainer) -> np.ndarray | slice:
+    """Positions in `trainer.arena` (float32 elements) of the trainable values, in
+    `ParameterIndex.indices` order; a slice when they are contiguous."""
+    base = trainer.arena.ctypes.data
+    parts = []
+    for t in trainer.tensors:
+        for view in (t.weights, t.bias):
+            if view is not None:
+                first = (view.ctypes.data - base) // 4
+                parts.append(np.arange(first, first + view.size))
+    slots = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    if len(slots) and np.all(np.diff(slots) == 1):
+        return slice(int(slots[0]), int(slots[-1]) + 1)
+    return slots
+
+
+def _positions(slots: np.ndarray | slice) -> np.ndarray:
+    return np.arange(slots.start, slots.stop) if isinstance(slots, slice) else slots
 
 
 class LocalBackend:
-    """Trains in this process (the default). submit() trains at once; fetch() returns it."""
+    """Trains in this process (the default). Training is pure, so it is done when the board
+    collects it (`fetch`): a task cut short by the end of the run or a drop-out costs nothing."""
 
     name = "local"
 
     def __init__(self, trainers: Trainers):
         self.trainers = trainers
 
-    def submit(self, job: Job):
-        return self.trainers.train(job)
+    def submit(self, job: Job) -> Job:
+        return job
 
-    def fetch(self, handle) -> Trained:
-        return handle
+    def fetch(self, handle: Job) -> Trained:
+        return self.trainers.train(handle)
 
     def close(self) -> None:
         pass
@@ -129,9 +169,9 @@ class SimulatedBoard:
         self._shard = np.asarray(shard, np.int64)
         self._rng = np.random.default_rng([seed, 1])
         self._fate = np.random.default_rng([seed, 2])
-        self._order, self._cursor = self._rng.permutation(len(self._shard)), 0
+        self._stream, self._cursor = np.zeros((0, 0), np.int64), 0  # batches of the passes drawn so far
         self._base: np.ndarray | None = None
-        self._indices: dict[UpdateSpec, np.ndarray] = {}
+        self._plans: dict[tuple, tuple] = {}  # (id(spec), hyper, bytes) -> (spec, (indices, down, compute, up))
         self.tasks = self.restarts = 0
         self.busy_seconds = self.link_seconds = self.compute_seconds = 0.0
         self.closed = False
@@ -145,26 +185,11 @@ class SimulatedBoard:
         if self.closed or self._base is None:
             raise BoardError(f"{self.info.board_id}: {'closed' if self.closed else 'not provisioned'}")
         self.tasks += 1
-        trainers: Trainers = self.backend.trainers
         hyper = task.hyper
-        trainer = trainers.trainer(task.spec, hyper.batch, hyper.momentum > 0)
-        if self.check_ram and trainer.memory.total > self.info.ram_budget:  # as the firmware checks
-            raise BoardError(f"{self.info.board_id}: the task needs a {trainer.memory.total:,} B arena, "
-                             f"the board has {self.info.ram_budget:,} B")
-        indices = self._indices.get(task.spec)
-        if indices is None:
-            indices = self._indices.setdefault(task.spec, trainers.index.indices(task.spec))
-        if task.values.shape != indices.shape:
-            raise BoardError(f"{self.info.board_id}: task carries {task.values.size} values, "
-                             f"the spec selects {indices.size}")
-        batches = np.stack([self._next_batch(hyper.batch) for _ in range(hyper.local_steps)])
-        job = Job(self._base, indices, task.values, task.spec, batches, hyper.lr, hyper.momentum, hyper.batch)
-        handle = self.backend.submit(job)
-
-        samples = sum(len(b) for b in batches)
-        down = self.link.seconds(task.values.nbytes) * self.factor
-        compute = self.profile.seconds_for(trainers.work(task.spec, hyper.batch).instructions * samples) * self.factor
-        up = self.link.seconds(task.values.nbytes) * self.factor
+        indices, down, compute, up = self._plan(task)
+        batches = self._next_batches(hyper.batch, hyper.local_steps)
+        handle = self.backend.submit(Job(self._base, indices, task.values, task.spec, batches, hyper.lr,
+                                         hyper.momentum, hyper.batch))
         await self._spend(down + compute + up)
         if self.dropout and self._fate.random() < self.dropout:
             raise BoardError(f"{self.info.board_id}: dropped out (simulated, p={self.dropout:g} per task)")
@@ -174,6 +199,30 @@ class SimulatedBoard:
         return Result(task.task_id, task.version, trained.delta, trained.samples, trained.loss_before,
                       trained.loss_after, mean_square(trained.delta), compute)
 
+    def _plan(self, task: Task) -> tuple[np.ndarray, float, float, float]:
+        """(indices, download, compute, upload seconds) of a task: checked and costed once per
+        kind of task (spec, hyperparameters, size), as the firmware checks each task's arena."""
+        key = (id(task.spec), task.hyper, task.values.nbytes)
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is task.spec:
+            return hit[1]
+        trainers: Trainers = self.backend.trainers
+        hyper = task.hyper
+        trainer = trainers.trainer(task.spec, hyper.batch, hyper.momentum > 0)
+        if self.check_ram and trainer.memory.total > self.info.ram_budget:  # as the firmware checks
+            raise BoardError(f"{self.info.board_id}: the task needs a {trainer.memory.total:,} B arena, "
+                             f"the board has {self.info.ram_budget:,} B")
+        indices = trainers.index.indices(task.spec)
+        if task.values.shape != indices.shape:
+            raise BoardError(f"{self.info.board_id}: task carries {task.values.size} values, "
+                             f"the spec selects {indices.size}")
+        samples = hyper.local_steps * min(hyper.batch, len(self._shard))
+        link = self.link.seconds(task.values.nbytes) * self.factor
+        compute = self.profile.seconds_for(trainers.work(task.spec, hyper.batch).instructions * samples) * self.factor
+        plan = (indices, link, compute, link)
+        self._plans[key] = (task.spec, plan)
+        return plan
+
     async def close(self) -> None:
         self.closed = True
 
@@ -181,18 +230,21 @@ class SimulatedBoard:
 
     async def _spend(self, seconds: float) -> None:
         """`seconds` of uninterrupted up time; a task cut by a down period starts again."""
+        if self.availability.always:
+            await asyncio.sleep(seconds)
+            self.busy_seconds += seconds
+            return
         loop = asyncio.get_running_loop()
         if seconds > self.availability.longest():
             raise BoardError(f"{self.info.board_id}: a task takes {seconds:.1f} s, longer than any up period of "
                              f"its availability ({self.availability.longest():.1f} s): it can never finish")
         while True:
             now = loop.time()
-            start = self.availability.next_up(now)
-            if start > now:
+            start, end = self.availability.next_interval(now)
+            if start > now + EDGE:
                 await asyncio.sleep(start - now)
-            now = loop.time()
-            end = self.availability.up_until(now)
-            if now + seconds <= end:
+                now = loop.time()
+            if now + seconds <= end + EDGE:
                 await asyncio.sleep(seconds)
                 self.busy_seconds += seconds
                 return
@@ -200,10 +252,26 @@ class SimulatedBoard:
             self.busy_seconds += end - now
             await asyncio.sleep(end - now)
 
-    def _next_batch(self, size: int) -> np.ndarray:
-        if self._cursor + size > len(self._order):
-            self._order, self._cursor = self._rng.permutation(len(self._shard)), 0
-        size = min(size, len(self._order))
-        chosen = self._order[self._cursor:self._cursor + size]
-        self._cursor += size
-        return self._shard[chosen]
+    def _next_batches(self, size: int, steps: int) -> np.ndarray:
+        """[steps][size] sample indices: consecutive batches of passes over the shard, each pass
+        a fresh permutation cut into whole batches (a shard smaller than a batch is one batch of
+        all of it). Passes are drawn ahead, several tasks' worth at a time; the generator only
+        ever draws these permutations, so the batches are the same as drawing them one by one."""
+        if self._stream.shape[1] != min(size, len(self._shard)):
+            self._stream, self._cursor = np.zeros((0, min(size, len(self._shard))), np.int64), 0
+        if self._cursor + steps > len(self._stream):
+            self._refill(size, 4 * steps)
+        batches = self._stream[self._cursor:self._cursor + steps]
+        self._cursor += steps
+        return batches
+
+    def _refill(self, size: int, rows: int) -> None:
+        n = len(self._shard)
+        take = min(size, n)
+        per_pass = n // take if n >= size else 1
+        parts, have = [self._stream[self._cursor:]], len(self._stream) - self._cursor
+        while have < rows:
+            order = self._rng.permutation(n)[:per_pass * take]
+            parts.append(self._shard[order].reshape(per_pass, take))
+            have += per_pass
+        self._stream, self._cursor = np.concatenate(parts), 0
