@@ -42,6 +42,16 @@
 #define FTTE_NOINLINE
 #endif
 
+/* Cortex-M4F/M7 (Thumb-2, single-precision FMA): the batch-1 dense loops are inline asm
+ * that loads 4 to 8 floats per instruction (VLDM, VSTM), which GCC never emits for them.
+ * Each element is still summed in the C loops' order, with the same VFMA. */
+#if defined(__GNUC__) && defined(__ARM_ARCH_7EM__) && defined(__thumb2__) && \
+    defined(__ARM_FP) && defined(__ARM_FEATURE_FMA)
+#define FTTE_ARM_VLDM 1
+#else
+#define FTTE_ARM_VLDM 0
+#endif
+
 /* Which register tiles the MAC loops use. The board tiles (rows_matmul.c, conv_core.c) fill
  * the 32 scalar FPU registers of a Cortex-M4F, and on a vector host they spill. 64-bit hosts
  * (x86-64, AArch64: the Python extension, the native firmware; GCC or Clang, for their vector
