@@ -5,14 +5,23 @@
 /* Bit i of mask word i / 32 is set when 0 < output[i] (and, with below_six, output[i] < 6):
  * exactly where the float-output backward kernels pass the gradient. The unused bits of the
  * last word are cleared, so every mask word is fully defined. */
+static uint32_t bit(float v, int below_six) {
+    return (uint32_t)((v > 0.0f) & (!below_six | (v < 6.0f)));
+}
+
 static void pack(int32_t size, const float *output, int below_six, uint32_t *mask) {
-    for (int32_t word = 0; word * 32 < size; word++) {
+    int32_t word = 0;
+    /* Whole words with a constant trip count and no branch: vector compares on a host. */
+    for (; word * 32 + 32 <= size; word++) {
         uint32_t bits = 0;
-        int32_t count = size - word * 32 < 32 ? size - word * 32 : 32;
         const float *v = output + word * 32;
-        for (int32_t b = 0; b < count; b++) {
-            bits |= (uint32_t)(v[b] > 0.0f && (!below_six || v[b] < 6.0f)) << b;
-        }
+        for (int32_t b = 0; b < 32; b++) bits |= bit(v[b], below_six) << b;
+        mask[word] = bits;
+    }
+    if (word * 32 < size) {
+        uint32_t bits = 0;
+        const float *v = output + word * 32;
+        for (int32_t b = 0; b < size - word * 32; b++) bits |= bit(v[b], below_six) << b;
         mask[word] = bits;
     }
 }

@@ -13,23 +13,22 @@ static ftte_status check(const ftte_layer *layer, int32_t n, const float *input,
 }
 
 /* One output pixel: strict '>' keeps the first maximum in row-major (ky, kx) order, as the
- * float-input backward pass does. */
+ * float-input backward pass does. Each channel's maximum and its place stay in registers
+ * until its window is done (kept in out and where instead, they are reloaded after every
+ * store: for all the compiler knows, out may alias the input). */
 static void pool_pixel(const ftte_layer *l, const float *corner, float *out, uint8_t *where) {
-    const int32_t channels = l->in.c;
+    const int32_t channels = l->in.c, row = l->in.w * channels;
     for (int32_t c = 0; c < channels; c++) {
-        out[c] = corner[c];
-        where[c] = 0;
-    }
-    for (int32_t ky = 0; ky < l->kernel_h; ky++) {
-        for (int32_t kx = 0; kx < l->kernel_w; kx++) {
-            const float *pixel = corner + (ky * l->in.w + kx) * channels;
-            for (int32_t c = 0; c < channels; c++) {
-                if (pixel[c] > out[c]) {
-                    out[c] = pixel[c];
-                    where[c] = (uint8_t)(ky * l->kernel_w + kx);
-                }
+        const float *p = corner + c;
+        float best = *p;
+        int32_t at = 0;
+        for (int32_t ky = 0, t = 0; ky < l->kernel_h; ky++, p += row)
+            for (int32_t kx = 0; kx < l->kernel_w; kx++, t++) {
+                const float v = p[kx * channels];
+                if (v > best) best = v, at = t;
             }
-        }
+        out[c] = best;
+        where[c] = (uint8_t)at;
     }
 }
 
