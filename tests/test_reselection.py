@@ -119,7 +119,9 @@ class HalfSelector:
         self.model, self.observed = model, []
         self.spec = UpdateSpec.of(model, {len(model.layers) - 1: LayerUpdate("bias")})
 
-    def select(self, ram_budgets):
+    def reselect(self, ram_budgets, current):
+        if current.spec == self.spec:
+            return None
         memory = plan_memory(self.model, self.spec, 8, False)
         return Trainable(self.spec, ParameterIndex.of(self.model).indices(self.spec), memory.total, "bias", min(ram_budgets))
 
@@ -186,4 +188,26 @@ progress = false
 """)
     assert main(["run", str(path)]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "w* chosen again 1 time(s) as boards with less RAM joined; now top 1 full" in out
+    assert "w* chosen again 1 time(s) as the fleet changed; now top 1 full" in out
+
+
+def test_with_grow_w_star_grows_back_when_the_weakest_board_leaves(tmp_path):
+    """The 16 KB board fails at its fourth task (fault injection): with [budget] grow = 0.5 the
+    three 64 KB boards left get the larger w* that fits them."""
+    cfg = config(tmp_path, [{"inprocess": 3, "ram": "64KB"}, {"inprocess": 1, "ram": "16KB", "fail_after": 3}],
+                 budget={"grow": 0.5}, stop={"max_versions": 12})
+    fleet = open_run(cfg)
+    small = fleet.selection
+    summary = asyncio.run(fleet.run())
+    assert summary.reason == "max_versions" and set(summary.dropped) == {"inproc-03"} and summary.reselections == 1
+    (reselect,) = events(tmp_path, "reselect")
+    assert reselect["cause"] == "board inproc-03 left" and reselect["was_arena_bytes"] == small.memory.total
+    assert small.memory.total < reselect["arena_bytes"] <= int(64 * 1024 * 0.9)
+    assert sorted(p["board"] for p in events(tmp_path, "provision")) == ["inproc-00", "inproc-01", "inproc-02"]
+
+
+def test_without_grow_w_star_stays_when_the_weakest_board_leaves(tmp_path):
+    cfg = config(tmp_path, [{"inprocess": 3, "ram": "64KB"}, {"inprocess": 1, "ram": "16KB", "fail_after": 3}],
+                 stop={"max_versions": 8})
+    summary = asyncio.run(open_run(cfg).run())
+    assert set(summary.dropped) == {"inproc-03"} and summary.reselections == 0 and not events(tmp_path, "provision")

@@ -13,7 +13,7 @@ import pytest
 from ftte.aggregation import ParameterIndex
 from ftte.coordinator.session import _server_split, open_run
 from ftte.fleet import parse_config
-from ftte.fleet.select import Selection, choose_spec, reselect, usable_budget
+from ftte.fleet.select import choose_spec, usable_budget
 from ftte.model import LayerUpdate, UpdateSpec, dense, sequential
 from ftte.selection import (
     Importance, Planner, calibration_importance, is_superset, needs_reselection, nested_tiers,
@@ -265,30 +265,36 @@ def test_needs_reselection():
     model = REFERENCE_MODELS["digits_mlp"].build(0)
     current = choose_spec(model, usable_budget([32 * 1024, 48 * 1024], 0.1), 16, False)
     arena = current.memory.total
-    assert not needs_reselection(current, [32 * 1024, 48 * 1024], 0.1)  # the same fleet
-    assert not needs_reselection(current, [32 * 1024, 64 * 1024], 0.1)  # a bigger board joins
-    assert needs_reselection(current, [32 * 1024, 16 * 1024], 0.1)      # a smaller one joins
-    assert needs_reselection(current, [32 * 1024], 0.5)                 # a larger margin
+    assert not needs_reselection(arena, current.budget, [32 * 1024, 48 * 1024], 0.1)  # the same fleet
+    assert not needs_reselection(arena, current.budget, [32 * 1024, 64 * 1024], 0.1)  # a bigger board joins
+    assert needs_reselection(arena, current.budget, [32 * 1024, 16 * 1024], 0.1)      # a smaller one joins
+    assert needs_reselection(arena, current.budget, [32 * 1024], 0.5)                 # a larger margin
     exact = int(np.ceil(arena / 0.9))
-    assert not needs_reselection(current, [exact], 0.1) and needs_reselection(current, [exact - 2], 0.1)
-    assert not needs_reselection(current, [], 0.1)                      # no boards: nothing to size
-    assert not needs_reselection(current, [64 * 1024], 0.1)
-    assert needs_reselection(current, [64 * 1024], 0.1, grow=0.5)       # room to train more
-    assert not needs_reselection(current, [40 * 1024], 0.1, grow=0.5)
+    assert not needs_reselection(arena, current.budget, [exact], 0.1) and needs_reselection(arena, current.budget, [exact - 2], 0.1)
+    assert not needs_reselection(arena, current.budget, [], 0.1)                      # no boards: nothing to size
+    assert not needs_reselection(arena, current.budget, [64 * 1024], 0.1)
+    assert needs_reselection(arena, current.budget, [64 * 1024], 0.1, grow=0.5)       # room to train more
+    assert not needs_reselection(arena, current.budget, [40 * 1024], 0.1, grow=0.5)
 
 
-def test_reselect_hook_resizes_for_a_smaller_board():
+def test_fleet_selector_resizes_for_a_smaller_board_and_grows_only_when_asked():
+    from ftte.coordinator.trainable import FleetSelector, Trainable
+
     model = REFERENCE_MODELS["digits_mlp"].build(0)
     data = REFERENCE_MODELS["digits_mlp"].data()
     importance = calibration_importance(model, data.x_train[:16], data.y_train[:16])
     rams = [32 * 1024] * 3
-    current = choose_spec(model, usable_budget(rams, 0.1), 16, False, "importance", importance)
-    assert reselect(model, current, rams + [48 * 1024], 0.1, 16, False, "importance", importance) is None
-    new = reselect(model, current, rams + [12 * 1024], 0.1, 16, False, "importance", importance)
-    assert isinstance(new, Selection) and new.budget == int(12 * 1024 * 0.9)
-    assert new.memory.total <= new.budget < current.memory.total
+    selector = FleetSelector(model, 0.1, 16, False, "importance", importance)
+    current = Trainable.of(model, choose_spec(model, usable_budget(rams, 0.1), 16, False, "importance", importance))
+    assert selector.reselect(rams + [48 * 1024], current) is None
+    new = selector.reselect(rams + [12 * 1024], current)
+    assert new is not None and new.budget == int(12 * 1024 * 0.9)
+    assert new.arena_bytes <= new.budget < current.arena_bytes
+    assert selector.reselect(rams, new) is None  # the small board left: w* stays without `grow`
+    grown = FleetSelector(model, 0.1, 16, False, "importance", importance, grow=0.5).reselect(rams, new)
+    assert grown is not None and grown.spec == current.spec
     with pytest.raises(ValueError, match="needs"):
-        reselect(model, current, [12 * 1024], 0.1, 16, False, {"dense_1": "full"})
+        FleetSelector(model, 0.1, 16, False, {"dense_1": "full"}).reselect([12 * 1024], current)
 
 
 # ------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{summary.seconds:.1f} s")
     if summary.reselections:
         now = fleet.coordinator.trainable
-        console.print(f"w* chosen again {summary.reselections} time(s) as boards with less RAM joined; now "
+        console.print(f"w* chosen again {summary.reselections} time(s) as the fleet changed; now "
                       f"{now.label}: {now.indices.size:,} trainable parameters, {now.arena_bytes:,} B arena")
     for board, reason in summary.dropped.items():
         console.print(f"dropped {board}: {reason}", style="yellow")

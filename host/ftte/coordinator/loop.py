@@ -59,11 +59,11 @@ class Coordinator:
                  task_timeout: float = 30.0, eval_every: int = 1, store: RunStore | None = None,
                  log: Callable[[dict], None] | None = None, arena_bytes: int = 0,
                  next_task_id: int = 1, elapsed: float = 0.0, selector: Selector | None = None,
-                 label: str = "", generation: int = 0):
+                 label: str = "", budget: int = 0, generation: int = 0):
         self.strategy, self.hyper = strategy, hyper
-        self.trainable = Trainable(spec, np.asarray(indices, np.int64), arena_bytes, label)
+        self.trainable = Trainable(spec, np.asarray(indices, np.int64), arena_bytes, label, budget)
         self.generation = generation  # counts the selections of w* (a resumed run goes on counting)
-        self.selector = selector      # None: a board with too little RAM is refused
+        self.selector = selector      # None: w* never changes, a board with too little RAM is refused
         self.evaluate, self.stop, self.store = evaluate, stop, store
         self.task_timeout, self.eval_every = task_timeout, eval_every
         self._timeout = None if math.isinf(task_timeout) else task_timeout  # None: await without a wrapper task
@@ -148,9 +148,9 @@ class Coordinator:
                 self._drop(info, f"RAM budget {info.ram_budget:,} B < the {arena:,} B arena", joined=False)
                 return False
             try:
-                chosen = self.selector.select([*self._budgets.values(), info.ram_budget])
-                if chosen.arena_bytes > info.ram_budget:
-                    raise ValueError(f"the selector chose a {chosen.arena_bytes:,} B arena")
+                chosen = self.selector.reselect([*self._budgets.values(), info.ram_budget], self.trainable)
+                if chosen is None or chosen.arena_bytes > info.ram_budget:
+                    raise ValueError(f"the selector chose a {(chosen or self.trainable).arena_bytes:,} B arena")
             except ValueError as error:
                 self._drop(info, f"RAM budget {info.ram_budget:,} B < the {arena:,} B arena, and no smaller "
                                  f"w* fits: {error}", joined=False)
@@ -328,7 +328,21 @@ class Coordinator:
             self._advanced(advance)
         if joined and not self._live:
             self._finish("no boards left")
+        elif joined:
+            self._regrow(f"board {board_id} left")
         self._notify()
+
+    def _regrow(self, cause: str) -> None:
+        """A board left: the selector may find room for a larger w* (its `grow` option)."""
+        if self.selector is None or self._finished.is_set() or not self._budgets:
+            return
+        try:
+            chosen = self.selector.reselect(list(self._budgets.values()), self.trainable)
+        except ValueError as error:  # the fleet got no smaller, so w* still fits: keep it
+            self._log({"event": "reselect_failed", "time": self._elapsed(), "cause": cause, "reason": str(error)})
+            return
+        if chosen is not None:
+            self._switch(chosen, cause)
 
     def _status(self, info: BoardInfo, status: str, reason: str = "") -> None:
         if self.store is not None:

@@ -1,9 +1,9 @@
 """What the fleet trains right now (w*), and the hook that chooses it again when the fleet changes.
 
-The coordinator holds one `Trainable` at a time. A board that joins with less RAM than its arena
-asks the `Selector` for a new one sized for the fleet including that board (docs/coordinator.md,
-"Reselection"); the selector also sees every accepted update, so its importance estimate can
-follow training (docs/selection.md).
+The coordinator holds one `Trainable` at a time and asks its `Selector` again whenever the fleet
+changes: a board joins (with less RAM than the arena, w* must shrink) or leaves (with `grow`,
+w* may grow). The selector also sees every accepted update, so its importance estimate can
+follow training. docs/coordinator.md, "Reselection"; docs/selection.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ftte.aggregation.coverage import ParameterIndex
 from ftte.fleet.select import Selection, choose_spec, usable_budget
 from ftte.model import Model
 from ftte.model.spec import UpdateSpec
-from ftte.selection import Importance, update_importance
+from ftte.selection import Importance, needs_reselection, update_importance
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,9 +39,10 @@ class Trainable:
 
 
 class Selector(Protocol):
-    def select(self, ram_budgets: Sequence[int]) -> Trainable:
-        """A w* whose arena fits the weakest of `ram_budgets` (after the run's margin); raises
-        ValueError, naming the reason, when nothing fits."""
+    def reselect(self, ram_budgets: Sequence[int], current: Trainable) -> Trainable | None:
+        """None to keep `current` for a fleet with `ram_budgets`, else the w* to train instead
+        (whose arena fits the weakest board); raises ValueError, naming the reason, when
+        `current` does not fit and nothing else does."""
 
     def observe(self, trained: Trainable, delta: np.ndarray) -> None:
         """An accepted board update (`delta` in `trained.indices` order)."""
@@ -61,11 +62,14 @@ class FleetSelector:
     explicit: str | Mapping[str, object] = "auto"
     importance: Importance | None = None
     gradient_scale: float = 1.0  # lr * local_steps: turns a board's delta into a gradient
+    grow: float | None = None    # choose again when the usable budget grew by more than this fraction
 
-    def select(self, ram_budgets: Sequence[int]) -> Trainable:
+    def reselect(self, ram_budgets: Sequence[int], current: Trainable) -> Trainable | None:
+        if not needs_reselection(current.arena_bytes, current.budget, ram_budgets, self.margin, self.grow):
+            return None
         chosen = choose_spec(self.model, usable_budget(ram_budgets, self.margin), self.batch, self.momentum,
                              self.explicit, self.importance)
-        return Trainable.of(self.model, chosen)
+        return None if chosen.spec == current.spec else Trainable.of(self.model, chosen)
 
     def observe(self, trained: Trainable, delta: np.ndarray) -> None:
         if self.importance is not None:

@@ -77,7 +77,8 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class BudgetConfig:
     margin: float = 0.1             # fraction of the weakest board's RAM kept free
-    spec: str | dict = "auto"       # auto | full | bias | {layer = "full" | "bias" | [channels]}
+    spec: str | dict = "auto"       # auto | importance | full | bias | {layer = "full" | "bias" | [channels]}
+    grow: float | None = None       # choose w* again when a board leaves and the budget grew by this fraction
 
 
 @dataclass(frozen=True)
@@ -265,8 +266,9 @@ def parse_config(raw: dict, base: Path | None = None, source: str = "<config>") 
     budget = BudgetConfig(t.take("margin", (int, float), BudgetConfig.margin, _fraction, "a fraction in [0, 1)"),
                           t.take("spec", (str, dict), BudgetConfig.spec,
                                  lambda v: isinstance(v, dict) or v in ("auto", "importance", "full", "bias"),
-                                 "'auto' | 'importance' | 'full' | 'bias' or a table {layer = mode}"))
-    t.done(("margin", "spec"))
+                                 "'auto' | 'importance' | 'full' | 'bias' or a table {layer = mode}"),
+                          t.take("grow", (int, float), BudgetConfig.grow, _positive, "a fraction > 0"))
+    t.done(("margin", "spec", "grow"))
 
     entries = raw.pop("boards", None)
     if not isinstance(entries, list) or not entries:

@@ -6,19 +6,20 @@ of the layer below, channels ranked by weight norm) for the candidate with the m
 parameters whose exact C-planned arena fits min(board RAM) * (1 - margin); bias-only is the
 last resort. "importance" asks ftte.selection.select_by_importance instead: the groups (biases,
 channel rows) of the most importance per byte, the importance measured on the host's calibration
-set (`calibrate`); docs/selection.md. `reselect` is the hook for a fleet that changes (a board
-that joins with less RAM). Pure: no I/O; the memory numbers come from the C planner.
+set (`calibrate`); docs/selection.md. coordinator.trainable.FleetSelector chooses again with these
+rules when the fleet changes. Pure: no I/O; the memory numbers come from the C planner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ftte.model import LayerUpdate, Model, UpdateSpec
 from ftte.selection import (
-    Importance, calibration_importance, needs_reselection, select_by_importance, select_sparse_update,
+    Importance, calibration_importance, select_by_importance, select_sparse_update,
 )
+from ftte.selection.revisit import usable as usable_budget  # min(RAM) * (1 - margin): one rule everywhere
 from ftte.train import MemoryPlan, plan_memory
 
 
@@ -28,13 +29,6 @@ class Selection:
     label: str
     memory: MemoryPlan
     budget: int  # the bytes it had to fit in
-
-
-def usable_budget(ram_budgets: Sequence[int], margin: float) -> int:
-    """What the weakest board can give training, minus a safety margin (a fraction)."""
-    if not ram_budgets:
-        raise ValueError("no boards: nothing to size the update for")
-    return int(min(ram_budgets) * (1.0 - margin))
 
 
 def choose_spec(model: Model, budget: int, batch: int, momentum: bool,
@@ -74,18 +68,6 @@ def calibrate(model: Model, x, y, limit: int = 256) -> Importance | None:
     if len(x) < 2:
         return None
     return calibration_importance(model, x[:limit], y[:limit], batch=1)
-
-
-def reselect(model: Model, current: Selection, ram_budgets: Sequence[int], margin: float, batch: int,
-             momentum: bool, explicit: str | Mapping[str, object] = "auto", importance: Importance | None = None,
-             grow: float | None = None) -> Selection | None:
-    """A new selection when the fleet's RAM budgets call for one (ftte.selection.needs_reselection:
-    the current arena no longer fits the weakest board after the margin, or with `grow` the budget
-    grew by more than that fraction), else None. The coordinator's hook for a board that joins with
-    a smaller budget; an explicit spec that no longer fits raises, as in choose_spec."""
-    if not needs_reselection(current, ram_budgets, margin, grow):
-        return None
-    return choose_spec(model, usable_budget(ram_budgets, margin), batch, momentum, explicit, importance)
 
 
 def spec_from_config(model: Model, value: str | Mapping[str, object]) -> tuple[UpdateSpec, str]:

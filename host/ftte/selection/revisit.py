@@ -9,16 +9,7 @@ one (room to train more).
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
-
-
-class _Sized(Protocol):
-    """What a selection exposes: fleet.select.Selection and selection.SparseSelection both do."""
-
-    budget: int
-
-    @property
-    def memory(self): ...
+from collections.abc import Sequence
 
 
 def usable(ram_budgets: Sequence[int], margin: float) -> int:
@@ -30,14 +21,15 @@ def usable(ram_budgets: Sequence[int], margin: float) -> int:
     return int(min(ram_budgets) * (1.0 - margin))
 
 
-def needs_reselection(current: _Sized, new_budgets: Sequence[int], margin: float,
+def needs_reselection(arena: int, sized_for: int, new_budgets: Sequence[int], margin: float,
                       grow: float | None = None) -> bool:
-    """True when `current` (its `memory.total` arena, sized for `budget` bytes) must be chosen
-    again for boards with `new_budgets` bytes of RAM: its arena exceeds the new usable budget, or
-    (with `grow`) the usable budget exceeds current.budget * (1 + grow). No boards: False."""
+    """True when a w* whose C-planned arena is `arena` bytes, chosen for a usable budget of
+    `sized_for` bytes, must be chosen again for boards with `new_budgets` bytes of RAM: the arena
+    exceeds the new usable budget, or (with `grow`) the usable budget exceeds
+    sized_for * (1 + grow). No boards: False."""
     if not new_budgets:
         return False
     budget = usable(new_budgets, margin)
-    if current.memory.total > budget:
+    if arena > budget:
         return True
-    return grow is not None and budget > current.budget * (1.0 + grow)
+    return grow is not None and budget > sized_for * (1.0 + grow)
