@@ -125,6 +125,9 @@ class HalfSelector:
         memory = plan_memory(self.model, self.spec, 8, False)
         return Trainable(self.spec, ParameterIndex.of(self.model).indices(self.spec), memory.total, "bias", min(ram_budgets))
 
+    def tier(self, ram_budget, base):
+        return base
+
     def observe(self, trained, delta):
         self.observed.append((trained.label, delta.size))
 
@@ -211,3 +214,44 @@ def test_without_grow_w_star_stays_when_the_weakest_board_leaves(tmp_path):
                  stop={"max_versions": 8})
     summary = asyncio.run(open_run(cfg).run())
     assert set(summary.dropped) == {"inproc-03"} and summary.reselections == 0 and not events(tmp_path, "provision")
+
+
+# ------------------------------------------------------------------------ nested tiers
+
+def test_nested_tiers_boards_with_more_ram_train_a_superset_and_smaller_ones_are_refreshed(tmp_path):
+    """Two 16 KB and two 64 KB boards, [budget] tiers = true: w* is sized for 16 KB, the 64 KB
+    boards train the larger superset their RAM fits, and every 3 versions a 16 KB board is
+    provisioned again before its next task (its frozen copy of what the 64 KB boards train moved)."""
+    cfg = config(tmp_path, [{"inprocess": 2, "ram": "16KB"}, {"inprocess": 2, "ram": "64KB"}],
+                 budget={"tiers": True, "refresh_every": 3}, stop={"max_versions": 12})
+    fleet = open_run(cfg)
+    base = fleet.selection
+    summary = asyncio.run(fleet.run())
+    assert summary.reason == "max_versions" and not summary.dropped and summary.reselections == 0
+
+    joins = {e["board"]: e for e in events(tmp_path, "join")}
+    small, large = ["inproc-00", "inproc-01"], ["inproc-02", "inproc-03"]
+    assert all(joins[b]["trainable"] == base.memory.trainable_params for b in small)
+    assert all(joins[b]["trainable"] > base.memory.trainable_params for b in large)
+    for update in events(tmp_path, "update"):
+        assert update["bytes_down"] == 4 * joins[update["board"]]["trainable"] and update["accepted"]
+    refreshes = [e for e in events(tmp_path, "provision")]
+    assert refreshes and {e["board"] for e in refreshes} <= set(small) and all(e["why"] == "refresh" for e in refreshes)
+    for board in small:
+        versions = [0] + [e["version"] for e in refreshes if e["board"] == board]
+        assert all(b - a >= 3 for a, b in zip(versions, versions[1:]))
+
+
+def test_a_tier_is_a_superset_of_w_star_that_fits_the_boards_own_ram():
+    from ftte.coordinator.trainable import FleetSelector, Trainable
+    from ftte.fleet.select import choose_spec, usable_budget
+
+    model = reference_model("digits_mlp").build(0)
+    selector = FleetSelector(model, 0.1, 16, False, tiers=True)
+    base = Trainable.of(model, choose_spec(model, usable_budget([16 * 1024], 0.1), 16, False))
+    for ram in (24 * 1024, 40 * 1024, 64 * 1024):
+        tier = selector.tier(ram, base)
+        assert set(base.indices) < set(tier.indices) and tier.arena_bytes <= tier.budget == int(ram * 0.9)
+        assert tier.arena_bytes == plan_memory(model, tier.spec, 16, False).total
+    assert selector.tier(16 * 1024, base) is base
+    assert FleetSelector(model, 0.1, 16, False).tier(64 * 1024, base) is base  # tiers off

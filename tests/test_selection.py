@@ -17,7 +17,7 @@ from ftte.fleet.select import choose_spec, usable_budget
 from ftte.model import LayerUpdate, UpdateSpec, dense, sequential
 from ftte.selection import (
     Importance, Planner, calibration_importance, is_superset, needs_reselection, nested_tiers,
-    select_by_importance, select_sparse_update, update_importance,
+    select_by_importance, select_sparse_update, union, update_importance,
 )
 from ftte.train import plan_memory
 from ftte.zoo import REFERENCE_MODELS
@@ -255,6 +255,19 @@ def test_is_superset():
     assert is_superset(model, b, a) and not is_superset(model, a, b)
     assert is_superset(model, UpdateSpec.full(model), b) and not is_superset(model, UpdateSpec.bias_only(model), a)
     assert is_superset(model, a, UpdateSpec.frozen(model))
+
+
+def test_union_trains_what_either_spec_trains():
+    model = REFERENCE_MODELS["digits_mlp"].build(0)
+    a = UpdateSpec.of(model, {1: LayerUpdate("channels", (0, 3)), 3: LayerUpdate("bias")})
+    b = UpdateSpec.of(model, {1: LayerUpdate("channels", (3, 5)), 5: LayerUpdate("full")})
+    both = union(model, a, b)
+    assert both.layers[1] == LayerUpdate("channels", (0, 3, 5)) and both.layers[3] == LayerUpdate("bias")
+    assert both.layers[5] == LayerUpdate("full") and is_superset(model, both, a) and is_superset(model, both, b)
+    index = ParameterIndex.of(model)
+    assert set(index.indices(both)) == set(index.indices(a)) | set(index.indices(b))
+    rows = tuple(range(model.layers[1].channels))
+    assert union(model, UpdateSpec.of(model, {1: LayerUpdate("channels", rows)}), a).layers[1] == LayerUpdate("full")
 
 
 # ------------------------------------------------------------------------------------------

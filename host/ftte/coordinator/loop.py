@@ -59,7 +59,7 @@ class Coordinator:
                  task_timeout: float = 30.0, eval_every: int = 1, store: RunStore | None = None,
                  log: Callable[[dict], None] | None = None, arena_bytes: int = 0,
                  next_task_id: int = 1, elapsed: float = 0.0, selector: Selector | None = None,
-                 label: str = "", budget: int = 0, generation: int = 0):
+                 label: str = "", budget: int = 0, generation: int = 0, refresh_every: int | None = None):
         self.strategy, self.hyper = strategy, hyper
         self.trainable = Trainable(spec, np.asarray(indices, np.int64), arena_bytes, label, budget)
         self.generation = generation  # counts the selections of w* (a resumed run goes on counting)
@@ -73,7 +73,10 @@ class Coordinator:
         self._evaluated: int | None = None
         self._live: dict[str, Board] = {}
         self._budgets: dict[str, int] = {}      # RAM of every admitted board (joining or live)
-        self._provisioned: dict[str, int] = {}  # board -> generation of w* its frozen part is from
+        self._provisioned: dict[str, tuple[int, int]] = {}  # board -> (generation, version) of its frozen part
+        self._tiers: dict[str, Trainable] = {}  # board -> what it trains (w*, or a superset: nested tiers)
+        self._top = 0                           # the most parameters any board trains
+        self.refresh_every = refresh_every      # versions a board on a smaller tier keeps its frozen part
         self._later: list[tuple[int, Board]] = []
         self._workers: list[asyncio.Task] = []
         self._waiting: dict[str, set[str]] = {"update": set(), "version": set()}  # by Wait.until
@@ -126,18 +129,20 @@ class Coordinator:
         self._status(info, "joining")
         if not self._admit(info):
             return None
-        generation = self.generation
+        provisioned = (self.generation, self.strategy.version)
         try:
             await asyncio.wait_for(board.provision(self.strategy.params), self.task_timeout)
         except Exception as error:  # noqa: BLE001 - any failure of a board drops it
             self._drop(info, f"provision failed: {_describe(error, self.task_timeout)}", joined=False)
             return None
-        self._provisioned[info.board_id] = generation
+        self._provisioned[info.board_id] = provisioned
         self.strategy.register(info.board_id)
         self._notify()  # the fleet changed
         self._status(info, "active")
+        trains = self._tiers.get(info.board_id, self.trainable)
         self._log({"event": "join", "time": self._elapsed(), "board": info.board_id, "transport": info.transport,
-                   "ram_budget": info.ram_budget, "description": info.description})
+                   "ram_budget": info.ram_budget, "description": info.description, "trains": trains.label,
+                   "trainable": int(trains.indices.size)})
         return board
 
     def _admit(self, info: BoardInfo) -> bool:
@@ -157,7 +162,15 @@ class Coordinator:
                 return False
             self._switch(chosen, f"board {info.board_id} joined with {info.ram_budget:,} B")
         self._budgets[info.board_id] = info.ram_budget
+        self._retier([info.board_id])
         return True
+
+    def _retier(self, boards) -> None:
+        """What each of `boards` trains under the current w* (nested tiers: its own superset)."""
+        for board_id in boards:
+            base = self.trainable
+            self._tiers[board_id] = base if self.selector is None else self.selector.tier(self._budgets[board_id], base)
+        self._top = max((t.indices.size for t in self._tiers.values()), default=0)
 
     def _switch(self, chosen: Trainable, cause: str) -> None:
         """Train `chosen` from now on. What the buffer holds (of the old w*) is folded in first, so
@@ -170,6 +183,7 @@ class Coordinator:
             self._advanced(advance)
         old, self.trainable = self.trainable, chosen
         self.generation += 1
+        self._retier(list(self._budgets))
         self._notify()  # waiting boards must be provisioned again
         self.summary.reselections += 1
         if self.store is not None:
@@ -191,35 +205,49 @@ class Coordinator:
             self._live[board.info.board_id] = board
             await self._drive(board)
 
-    async def _reprovision(self, board: Board) -> bool:
-        """Bring a board's frozen parameters up to date after w* changed."""
-        generation = self.generation
+    def _stale(self, board_id: str) -> str | None:
+        """Why a board must be provisioned again before its next task, if it must: w* changed
+        since, or (nested tiers) larger tiers have moved what it holds frozen for
+        `refresh_every` versions."""
+        generation, version = self._provisioned.get(board_id, (-1, 0))
+        if generation != self.generation:
+            return "reselection"
+        mine = self._tiers.get(board_id)
+        if (self.refresh_every is not None and mine is not None and mine.indices.size < self._top
+                and self.strategy.version - version >= self.refresh_every):
+            return "refresh"
+        return None
+
+    async def _reprovision(self, board: Board, why: str) -> bool:
+        """Bring a board's frozen parameters up to date with the global model."""
+        provisioned = (self.generation, self.strategy.version)
         try:
             await asyncio.wait_for(board.provision(self.strategy.params), self.task_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - any failure of a board drops it
-            self._drop(board.info, f"provision after reselection failed: {_describe(error, self.task_timeout)}")
+            self._drop(board.info, f"provision ({why}) failed: {_describe(error, self.task_timeout)}")
             await self._close(board)
             return False
-        self._provisioned[board.info.board_id] = generation
-        self._log({"event": "provision", "time": self._elapsed(), "board": board.info.board_id,
-                   "generation": generation, "version": self.strategy.version, "bytes_down": 4 * self.strategy.size})
+        self._provisioned[board.info.board_id] = provisioned
+        self._log({"event": "provision", "time": self._elapsed(), "board": board.info.board_id, "why": why,
+                   "generation": provisioned[0], "version": provisioned[1], "bytes_down": 4 * self.strategy.size})
         self.summary.bytes_down += 4 * self.strategy.size
         return True
 
     async def _drive(self, board: Board) -> None:
         board_id = board.info.board_id
         while not self._finished.is_set():
-            if self._provisioned.get(board_id) != self.generation:
-                if not await self._reprovision(board):
+            why = self._stale(board_id)
+            if why is not None:
+                if not await self._reprovision(board, why):
                     return
                 continue
             assignment = self.strategy.assign(board_id)
             if isinstance(assignment, Wait):
                 await self._wait(board_id, assignment)
                 continue
-            trained = self.trainable
+            trained = self._tiers.get(board_id, self.trainable)
             task = self._task(assignment, trained)
             try:
                 result = await asyncio.wait_for(board.train(task), self._timeout)
@@ -287,8 +315,9 @@ class Coordinator:
             return
         update = Update(board_id, task.version, trained.indices, result.delta, result.samples, result.variance,
                         task.task_id)
-        if trained is not self.trainable:  # trained under an earlier w*: keep what is still trained
-            update = _restrict(update, self.trainable.indices)
+        now = self._tiers.get(board_id, self.trainable)
+        if trained is not now:  # trained under an earlier w*: keep what the board trains now
+            update = _restrict(update, now.indices)
         try:
             outcome = (self.strategy.on_update(update) if update.indices.size
                        else Outcome(False, self.strategy.version, detail="w* changed: none of its parameters is left"))
@@ -319,6 +348,8 @@ class Coordinator:
         self.summary.dropped[board_id] = reason
         self._live.pop(board_id, None)
         self._budgets.pop(board_id, None)
+        self._tiers.pop(board_id, None)
+        self._retier(())
         advance = self.strategy.unregister(board_id) if joined else None
         self._status(info, "dropped", reason)
         self._record(advance)

@@ -99,7 +99,7 @@ def _open(config: RunConfig, store: RunStore, resume: bool, sinks: Sequence[Sink
     importance = (calibrate(model, data.x_train[server], data.y_train[server])
                   if config.budget.spec == "importance" else None)  # the host's share (docs/selection.md)
     selector = FleetSelector(model, config.budget.margin, t.batch, momentum, config.budget.spec, importance,
-                             t.lr * t.local_steps, config.budget.grow)
+                             t.lr * t.local_steps, config.budget.grow, config.budget.tiers)
     if resume:
         record = store.selections()[-1]
         spec = UpdateSpec.from_json(record.spec)
@@ -126,6 +126,7 @@ def _open(config: RunConfig, store: RunStore, resume: bool, sinks: Sequence[Sink
                               arena_bytes=trainable.arena_bytes, next_task_id=store.max_task_id() + 1,
                               elapsed=store.elapsed(), selector=selector, label=trainable.label,
                               budget=trainable.budget,
+                              refresh_every=config.budget.refresh_every if config.budget.tiers else None,
                               generation=len(store.selections()) - 1)
     log({"event": "start", "session": session, "resumed": resume, "version": strategy.version,
          "pending": len(strategy.pending), "model": model.name, "data": data.name, "strategy": strategy.name,

@@ -1,15 +1,17 @@
 """What the fleet trains right now (w*), and the hook that chooses it again when the fleet changes.
 
-The coordinator holds one `Trainable` at a time and asks its `Selector` again whenever the fleet
-changes: a board joins (with less RAM than the arena, w* must shrink) or leaves (with `grow`,
-w* may grow). The selector also sees every accepted update, so its importance estimate can
-follow training. docs/coordinator.md, "Reselection"; docs/selection.md.
+The coordinator holds one w* at a time (a `Trainable`, sized for the weakest board) and asks its
+`Selector` again whenever the fleet changes: a board joins (with less RAM than the arena, w*
+must shrink) or leaves (with `grow`, w* may grow). With nested tiers, the selector also gives
+each board the larger superset of w* that its own RAM fits. The selector sees every accepted
+update, so its importance estimate can follow training. docs/coordinator.md, "Reselection" and
+"Nested tiers"; docs/selection.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -18,7 +20,8 @@ from ftte.aggregation.coverage import ParameterIndex
 from ftte.fleet.select import Selection, choose_spec, usable_budget
 from ftte.model import Model
 from ftte.model.spec import UpdateSpec
-from ftte.selection import Importance, needs_reselection, update_importance
+from ftte.selection import Importance, describe, is_superset, needs_reselection, union, update_importance
+from ftte.train import plan_memory
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +47,10 @@ class Selector(Protocol):
         (whose arena fits the weakest board); raises ValueError, naming the reason, when
         `current` does not fit and nothing else does."""
 
+    def tier(self, ram_budget: int, base: Trainable) -> Trainable:
+        """What a board of `ram_budget` bytes trains while the fleet trains `base`: `base`, or
+        (nested tiers) a superset of it that the board's RAM fits."""
+
     def observe(self, trained: Trainable, delta: np.ndarray) -> None:
         """An accepted board update (`delta` in `trained.indices` order)."""
 
@@ -63,6 +70,8 @@ class FleetSelector:
     importance: Importance | None = None
     gradient_scale: float = 1.0  # lr * local_steps: turns a board's delta into a gradient
     grow: float | None = None    # choose again when the usable budget grew by more than this fraction
+    tiers: bool = False          # boards with more RAM train a superset of w*
+    _tier_cache: dict = field(default_factory=dict, repr=False)  # (budget, base spec) -> Trainable
 
     def reselect(self, ram_budgets: Sequence[int], current: Trainable) -> Trainable | None:
         if not needs_reselection(current.arena_bytes, current.budget, ram_budgets, self.margin, self.grow):
@@ -70,6 +79,26 @@ class FleetSelector:
         chosen = choose_spec(self.model, usable_budget(ram_budgets, self.margin), self.batch, self.momentum,
                              self.explicit, self.importance)
         return None if chosen.spec == current.spec else Trainable.of(self.model, chosen)
+
+    def tier(self, ram_budget: int, base: Trainable) -> Trainable:
+        """The w* the same rules choose for this board's own RAM, joined with `base` (so it trains
+        everything `base` trains) if that still fits; `base` when tiers are off or nothing
+        larger fits."""
+        budget = usable_budget([ram_budget], self.margin)
+        if not self.tiers or budget <= base.budget:
+            return base
+        key = (budget, base.spec)
+        if key not in self._tier_cache:  # a fleet has few distinct budgets
+            self._tier_cache[key] = self._superset(budget, base)
+        return self._tier_cache[key]
+
+    def _superset(self, budget: int, base: Trainable) -> Trainable:
+        own = choose_spec(self.model, budget, self.batch, self.momentum, self.explicit, self.importance).spec
+        spec = own if is_superset(self.model, own, base.spec) else union(self.model, own, base.spec)
+        memory = plan_memory(self.model, spec, self.batch, self.momentum)
+        if spec == base.spec or memory.total > budget:
+            return base
+        return Trainable.of(self.model, Selection(spec, describe(self.model, spec), memory, budget))
 
     def observe(self, trained: Trainable, delta: np.ndarray) -> None:
         if self.importance is not None:

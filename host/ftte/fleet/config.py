@@ -79,6 +79,8 @@ class BudgetConfig:
     margin: float = 0.1             # fraction of the weakest board's RAM kept free
     spec: str | dict = "auto"       # auto | importance | full | bias | {layer = "full" | "bias" | [channels]}
     grow: float | None = None       # choose w* again when a board leaves and the budget grew by this fraction
+    tiers: bool = False             # nested tiers: a board with more RAM trains a superset of w*
+    refresh_every: int = 10         # tiers: versions before a smaller-tier board is provisioned again
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,10 @@ def parse_config(raw: dict, base: Path | None = None, source: str = "<config>") 
                           t.take("spec", (str, dict), BudgetConfig.spec,
                                  lambda v: isinstance(v, dict) or v in ("auto", "importance", "full", "bias"),
                                  "'auto' | 'importance' | 'full' | 'bias' or a table {layer = mode}"),
-                          t.take("grow", (int, float), BudgetConfig.grow, _positive, "a fraction > 0"))
-    t.done(("margin", "spec", "grow"))
+                          t.take("grow", (int, float), BudgetConfig.grow, _positive, "a fraction > 0"),
+                          t.take("tiers", (bool,), BudgetConfig.tiers),
+                          t.take("refresh_every", (int,), BudgetConfig.refresh_every, _positive, "an int >= 1"))
+    t.done(("margin", "spec", "grow", "tiers", "refresh_every"))
 
     entries = raw.pop("boards", None)
     if not isinstance(entries, list) or not entries:

@@ -11,12 +11,12 @@
 from ftte.selection.budget import Candidate, channel_order, select_sparse_update, sparse_candidates
 from ftte.selection.importance import Importance, calibration_importance, update_importance
 from ftte.selection.knapsack import (
-    Planner, SparseSelection, describe, is_superset, nested_tiers, select_by_importance,
+    Planner, SparseSelection, describe, is_superset, nested_tiers, select_by_importance, union,
 )
 from ftte.selection.revisit import needs_reselection
 
 __all__ = [
     "Candidate", "Importance", "Planner", "SparseSelection", "calibration_importance", "channel_order", "describe",
-    "is_superset", "needs_reselection", "nested_tiers", "select_by_importance", "select_sparse_update",
+    "is_superset", "needs_reselection", "nested_tiers", "select_by_importance", "select_sparse_update", "union",
     "sparse_candidates", "update_importance",
 ]

@@ -322,3 +322,17 @@ def is_superset(model: Model, big: UpdateSpec, small: UpdateSpec) -> bool:
         if s.mode == "channels" and not set(s.channels) <= set(b.channels):
             return False
     return True
+
+
+def union(model: Model, a: UpdateSpec, b: UpdateSpec) -> UpdateSpec:
+    """The spec that trains everything `a` or `b` trains (per layer: the larger mode, the union of
+    channel subsets)."""
+    rank = {"frozen": 0, "bias": 1, "channels": 2, "full": 3}
+    layers = []
+    for layer, x, y in zip(model.layers, a.layers, b.layers):
+        if x.mode == y.mode == "channels":
+            rows = tuple(sorted(set(x.channels) | set(y.channels)))
+            layers.append(LayerUpdate("full") if len(rows) >= layer.channels else LayerUpdate("channels", rows))
+        else:
+            layers.append(max(x, y, key=lambda u: rank[u.mode]))
+    return UpdateSpec(tuple(layers))
