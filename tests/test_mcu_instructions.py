@@ -55,3 +55,45 @@ def test_a_wrong_result_is_caught(emulator):
     run.result[5] += 0.5
     with pytest.raises(bench.BenchError, match="differs"):
         bench.verify(run, inputs)
+
+
+def run_geometry(emulator, kernel, direction, geometry, batch, seed):
+    """A case of `kernel` and `direction` with its row of bench_cases rewritten to another
+    geometry (the op, then the 12 integers after it) and batch; its result checked against the
+    host build."""
+    base = emulator.find_case(kernel, direction)
+    row = [bench.DIRECTIONS.index(direction), batch, base.geometry[0], *geometry]
+    address = emulator.fw.address("bench_cases") + 4 * bench.FIELDS * base.index
+    emulator.uc.mem_write(address, np.array(row, "<i4").tobytes())
+    case = bench.Case(index=base.index, kernel=kernel, direction=direction, batch=batch,
+                      geometry=(base.geometry[0], *geometry))
+    try:
+        inputs = bench.make_inputs(case, np.random.default_rng(seed))
+        run = emulator.run(case, inputs)
+        assert run.status == 0
+        bench.verify(run, inputs)
+    finally:
+        original = [bench.DIRECTIONS.index(direction), base.batch, *base.geometry]
+        emulator.uc.mem_write(address, np.array(original, "<i4").tobytes())
+    return run
+
+
+# The M4F's 3x3 depthwise asm covers "same" layers (padding 1, h, w >= 2): odd and even
+# heights and widths, each count of middle columns modulo 3, a batch, one channel; the others
+# (valid padding, padding 2 on the way back, 2-wide windows) take the C.
+DEPTHWISE_GEOMETRIES = [
+    (2, 2, 1, 2, 2, 1, 3, 3, 1, 1, 1, 1),
+    (3, 3, 2, 3, 3, 2, 3, 3, 1, 1, 1, 1),
+    (5, 4, 3, 5, 4, 3, 3, 3, 1, 1, 1, 1),
+    (4, 7, 5, 4, 7, 5, 3, 3, 1, 1, 1, 1),
+    (7, 6, 4, 7, 6, 4, 3, 3, 1, 1, 1, 1),
+    (9, 5, 2, 7, 3, 2, 3, 3, 1, 1, 0, 0),
+    (6, 6, 3, 6, 6, 3, 3, 3, 1, 1, 1, 0),
+]
+
+
+@pytest.mark.parametrize("direction", bench.DIRECTIONS)
+@pytest.mark.parametrize("geometry", DEPTHWISE_GEOMETRIES)
+def test_depthwise_3x3_on_the_m4_matches_the_host(emulator, direction, geometry):
+    for batch in (1, 2):
+        run_geometry(emulator, "depthwise_conv2d", direction, geometry, batch, seed=batch)

@@ -22,10 +22,14 @@
  * the padding) walks them with one column step; the others (out of line) give a row of
  * zeros a step of 0. One step register instead of four is what keeps the loop's pointers,
  * 12 of them otherwise, within the M4's 14 registers.
+ *
+ * On a Cortex-M4F (FTTE_ARM_VLDM), layers with padding 1 and an output as large as the input
+ * take asm passes instead (below the C), under 2 instructions per MAC with their setup.
  */
 #include "depthwise3x3.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ftte_mac.h"
 
@@ -272,18 +276,224 @@ static void correlate(const plane *in, float *out, int32_t h, int32_t n, int32_t
     }
 }
 
+#if FTTE_ARM_VLDM
+/* ---------------------------------------------------------------------------------------- */
+/* Cortex-M4F: "same" layers (padding 1, output as large as the input) in asm               */
+/* ---------------------------------------------------------------------------------------- */
+
+/* In C the loops above stay at 2 instructions per MAC and the passes cost about 100 more
+ * each: every column load needs its own pointer step (VLDR takes neither a register offset
+ * nor a post-increment). Here one pointer p walks the input; integer LDR reaches the other
+ * rows at register offsets, one VMOV moves two of them to the FPU, and the outputs (or
+ * gradients) sit at fixed offsets from the same p: per column of two output rows 4 LDR,
+ * 2 VMOV, 18 VFMA, 2 to 3 to start the sums, 3 to store them and one step, 30 to 31
+ * instructions for 18 MACs. Taps over the padding are skipped instead of multiplied by
+ * zero: the first and last columns have code of their own, and output rows 0 and h - 1 are
+ * single rows over 2 input rows and 6 taps. Each output sums its taps in the C's order with
+ * the same VFMA; the weight gradient adds its rows in another order (row 0, the pairs from
+ * row 1, row h - 1). */
+
+/* One pass along a row. p: input column 0 of the pass's first input row, the next rows
+ * off1..off3 bytes on, columns c4 bytes apart; with p at input column x + 1, output (or
+ * gradient) column x of the pass's rows is at p + d0 and p + d1. Of the w - 2 columns between
+ * the first and the last, phase = (w - 2) % 3 go before the unrolled loop's first full round
+ * and rounds = w / 3 is how often it ends. taps: the 9 (or for a single row 6) taps, or the
+ * gradient sums they add to; bias: the forward's initial value. The order is ldm's. */
+typedef struct {
+    const float *p;
+    int32_t rounds, c4, off1, off2, off3;
+    const float *taps; /* written: the weight gradient's sums */
+    const float *bias;
+    int32_t d0, d1, phase;
+} m4_pass;
+
+#define CALL(m, ...) m(__VA_ARGS__)
+#define G(d, n, m) "vfma.f32 " d ", " n ", " m "\n\t"
+#define NONE(d, n, m) /* a tap over the padding */
+
+/* The window's three column sets rotate through A, B, C: 4 input rows of a pair (P), 2 of a
+ * single row (R). */
+#define PA "s12", "s13", "s14", "s15"
+#define PB "s16", "s17", "s18", "s19"
+#define PC "s20", "s21", "s22", "s23"
+#define RA "s12", "s13"
+#define RB "s14", "s15"
+#define RC "s16", "s17"
+
+/* The input column at p into a set (r6, r7: temporaries). */
+#define LOAD4(a, b, c, d)                                                                 \
+    "ldr r6, [r0]\n\tldr r7, [r0, r3]\n\tvmov " a ", " b ", r6, r7\n\t"                   \
+    "ldr r6, [r0, r4]\n\tldr r7, [r0, r5]\n\tvmov " c ", " d ", r6, r7\n\t"
+#define LOAD2(a, b) "ldr r6, [r0]\n\tldr r7, [r0, r3]\n\tvmov " a ", " b ", r6, r7\n\t"
+#define PLOAD(x) CALL(LOAD4, P##x)
+#define WLOAD(x) CALL(LOAD4, P##x)
+#define RLOAD(x) CALL(LOAD2, R##x)
+#define VLOAD(x) CALL(LOAD2, R##x)
+
+/* One output column from the window (x, y, z); l, r: G, or NONE for a column of padding.
+ * Pair: s24 += taps s0-s8 . rows 0-2, s25 += taps . rows 1-3, in tap order. */
+#define PDOT(l, r, x, y, z) CALL(PDOT_, l, r, P##x, P##y, P##z)
+#define PDOT_(L, R, a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3)                        \
+    L("s24", "s0", a0) L("s25", "s0", a1) G("s24", "s1", b0) G("s25", "s1", b1)               \
+    R("s24", "s2", c0) R("s25", "s2", c1) L("s24", "s3", a1) L("s25", "s3", a2)               \
+    G("s24", "s4", b1) G("s25", "s4", b2) R("s24", "s5", c1) R("s25", "s5", c2)               \
+    L("s24", "s6", a2) L("s25", "s6", a3) G("s24", "s7", b2) G("s25", "s7", b3)               \
+    R("s24", "s8", c2) R("s25", "s8", c3)
+/* Single row: s24 += taps s0-s5 . its 2 rows. */
+#define RDOT(l, r, x, y, z) CALL(RDOT_, l, r, R##x, R##y, R##z)
+#define RDOT_(L, R, a0, a1, b0, b1, c0, c1)                                                 \
+    L("s24", "s0", a0) G("s24", "s1", b0) R("s24", "s2", c0)                                 \
+    L("s24", "s3", a1) G("s24", "s4", b1) R("s24", "s5", c1)
+/* Weight gradient of a pair: sums s0-s8 += gradient s24 x rows 0-2, then s25 x rows 1-3. */
+#define WDOT(l, r, x, y, z) CALL(WDOT_, l, r, P##x, P##y, P##z)
+#define WDOT_(L, R, a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3)                        \
+    L("s0", "s24", a0) G("s1", "s24", b0) R("s2", "s24", c0) L("s3", "s24", a1)               \
+    G("s4", "s24", b1) R("s5", "s24", c1) L("s6", "s24", a2) G("s7", "s24", b2)               \
+    R("s8", "s24", c2) L("s0", "s25", a1) G("s1", "s25", b1) R("s2", "s25", c1)               \
+    L("s3", "s25", a2) G("s4", "s25", b2) R("s5", "s25", c2) L("s6", "s25", a3)               \
+    G("s7", "s25", b3) R("s8", "s25", c3)
+/* Weight gradient of a single row: sums s0-s5 += gradient s24 x its 2 rows. */
+#define VDOT(l, r, x, y, z) CALL(VDOT_, l, r, R##x, R##y, R##z)
+#define VDOT_(L, R, a0, a1, b0, b1, c0, c1)                                                 \
+    L("s0", "s24", a0) G("s1", "s24", b0) R("s2", "s24", c0)                                 \
+    L("s3", "s24", a1) G("s4", "s24", b1) R("s5", "s24", c1)
+
+/* Starting values: the bias (s9), or the values at p + d0 (and p + d1); and the stores. */
+#define BIAS2 "vmov.f32 s24, s9\n\tvmov.f32 s25, s9\n\t"
+#define BIAS1 "vmov.f32 s24, s9\n\t"
+#define FROM2 "ldr r6, [r0, r8]\n\tldr r7, [r0, r9]\n\tvmov s24, s25, r6, r7\n\t"
+#define FROM1 "ldr r6, [r0, r8]\n\tvmov s24, r6\n\t"
+#define STORE2 "vmov r6, r7, s24, s25\n\tstr r6, [r0, r8]\n\tstr r7, [r0, r9]\n\t"
+#define STORE1 "vmov r6, s24\n\tstr r6, [r0, r8]\n\t"
+
+/* A pass: columns 0 and 1 into the sets that make the loop end on its last step (Duff's
+ * device: phase 0 enters at step 1, phase 2 at step 2, phase 1 at step 3), with output column
+ * 0 without the left taps; the middle columns, one per set in turn (no moves); the last output
+ * column, from A and B, without the right taps. */
+#define FIRST(K, INIT, STORE, x, y)                                                         \
+    K##LOAD(x) "add r0, r2\n\t" K##LOAD(y) INIT K##DOT(NONE, G, x, x, y) STORE "add r0, r2\n\t"
+#define STEP(K, INIT, STORE, x, y, z) K##LOAD(z) INIT K##DOT(G, G, x, y, z) STORE "add r0, r2\n\t"
+#define PASS(K, SETUP, INIT, STORE, FINISH)                                                 \
+    "push {r4-r11, lr}\n\tvpush {s16-s25}\n\tmov ip, r0\n\tldm ip, {r0-r10}\n\t" SETUP         \
+    "cmp r10, #1\n\tbeq 4f\n\tbgt 5f\n\t"                                                      \
+    FIRST(K, INIT, STORE, A, B) "cmp r1, #0\n\tbeq 3f\n"                                       \
+    "1:\n\t" STEP(K, INIT, STORE, A, B, C)                                                     \
+    "2:\n\t" STEP(K, INIT, STORE, B, C, A)                                                     \
+    "6:\n\t" STEP(K, INIT, STORE, C, A, B) "subs r1, #1\n\tbne 1b\n"                           \
+    "3:\n\t" INIT K##DOT(G, NONE, A, B, B) STORE FINISH                                       \
+    "vpop {s16-s25}\n\tpop {r4-r11, pc}\n"                                                    \
+    "4:\n\t" FIRST(K, INIT, STORE, C, A) "b 6b\n"                                              \
+    "5:\n\t" FIRST(K, INIT, STORE, B, C) "b 2b\n\t"
+
+#if defined(__clang__)
+#define M4_NAKED __attribute__((naked, noinline))
+#else
+#define M4_NAKED __attribute__((naked, noinline, noipa)) /* reads and writes through *a */
+#endif
+#define M4_ARG __attribute__((unused)) const m4_pass *a /* in r0 */
+
+M4_NAKED static void m4_pair_forward(M4_ARG) {
+    __asm__ volatile(PASS(P, "vldm r6, {s0-s8}\n\tvldr s9, [r7]\n\t", BIAS2, STORE2, ""));
+}
+M4_NAKED static void m4_pair_backward(M4_ARG) {
+    __asm__ volatile(PASS(P, "vldm r6, {s0-s8}\n\t", FROM2, STORE2, ""));
+}
+M4_NAKED static void m4_row_forward(M4_ARG) {
+    __asm__ volatile(PASS(R, "vldm r6, {s0-s5}\n\tvldr s9, [r7]\n\t", BIAS1, STORE1, ""));
+}
+M4_NAKED static void m4_row_backward(M4_ARG) {
+    __asm__ volatile(PASS(R, "vldm r6, {s0-s5}\n\t", FROM1, STORE1, ""));
+}
+M4_NAKED static void m4_pair_weight(M4_ARG) {
+    __asm__ volatile(PASS(W, "mov r11, r6\n\tvldm r11, {s0-s8}\n\t", FROM2, "",
+                          "vstm r11, {s0-s8}\n\t"));
+}
+M4_NAKED static void m4_row_weight(M4_ARG) {
+    __asm__ volatile(PASS(V, "mov r11, r6\n\tvldm r11, {s0-s5}\n\t", FROM1, "",
+                          "vstm r11, {s0-s5}\n\t"));
+}
+
+/* Padding 1 on every side, output as large as the input, at least 2 x 2. */
+static int m4_same(const ftte_layer *l) {
+    return l->pad_top == 1 && l->pad_left == 1 && l->out.h == l->in.h &&
+           l->out.w == l->in.w && l->in.h >= 2 && l->in.w >= 2;
+}
+
+/* The passes of one channel of a sample (x: its input at column 0 of row 0): row 0 from
+ * input rows 0-1 and taps 3-8, the pairs from row 1, row h - 1 from rows h - 2, h - 1 and
+ * taps 0-5 (with h odd, row h - 2 is left to the C). top: taps 3-8 (or their sums), all:
+ * the 9. a: from m4_layer. */
+static void m4_passes(m4_pass *a, const float *x, int32_t h, ptrdiff_t row,
+                      void (*pair)(const m4_pass *), void (*one)(const m4_pass *),
+                      const float *top, const float *all) {
+    const int32_t d0 = a->d0;
+    a->taps = top, a->p = x, a->d0 = d0 - a->off1; /* from row 0, not row -1 */
+    one(a);
+    a->taps = all, a->d0 = d0;
+    for (int32_t y = 1; y + 2 < h; y += 2) {
+        a->p = x + (y - 1) * row;
+        pair(a);
+    }
+    a->p = x + (h - 2) * row;
+    one(a);
+}
+
+/* What every pass of a "same" layer shares; out (or the gradient) and in have one layout, so
+ * their byte offset is the same for every channel, sample and row. */
+static m4_pass m4_layer(const ftte_layer *l, const float *in, const float *out) {
+    m4_pass a;
+    a.rounds = l->in.w / 3, a.phase = (l->in.w - 2) % 3, a.c4 = l->in.c * 4;
+    a.off1 = l->in.w * a.c4, a.off2 = 2 * a.off1, a.off3 = 3 * a.off1;
+    a.d0 = (int32_t)((uintptr_t)out - (uintptr_t)in) + a.off1 - a.c4;
+    a.d1 = a.d0 + a.off1;
+    return a;
+}
+
+/* One channel of a "same" layer (m4_same), as correlate(); a from m4_layer. */
+static void m4_correlate(m4_pass *a, const plane *in, float *out, int32_t n, const job *j,
+                         const int accumulate) {
+    const int32_t h = in->h;
+    const ptrdiff_t row = j->in_row;
+    a->bias = &j->bias;
+    for (int32_t b = 0; b < n; b++) {
+        const float *x = in->data + b * h * row;
+        float *o = out + b * h * row;
+        if (accumulate)
+            m4_passes(a, x, h, row, m4_pair_backward, m4_row_backward, j->t.w + 3, j->t.w);
+        else
+            m4_passes(a, x, h, row, m4_pair_forward, m4_row_forward, j->t.w + 3, j->t.w);
+        if (h % 2) { /* row h - 2, in C */
+            const outputs oo = {o + (h - 2) * row, o + (h - 2) * row, j->c};
+            const walk k = edge_rows(in, x, h - 3, 1, 3);
+            if (accumulate) backward_edge(k, oo, j);
+            else forward_edge(k, oo, j);
+        }
+    }
+}
+#endif /* FTTE_ARM_VLDM */
+
 void ftte_dw3x3_forward(const ftte_layer *l, int32_t n, ftte_slice slice, const float *input,
                         const float *weights, const float *bias, float *output) {
+    const sweep sw = sweep_of(l->in.w, l->out.w, l->pad_left);
+#if FTTE_ARM_VLDM
+    m4_pass a = m4_layer(l, input, output);
+#endif
     for (int32_t i = 0; i < slice.count; i++) {
         const int32_t ch = slice.begin + i;
         const plane in = {input + ch, l->in.h, l->in.w, l->in.c};
         const float *w = weights + i * 9;
         const job j = {{{w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]}},
                        bias != NULL ? bias[i] : 0.0f,
-                       sweep_of(l->in.w, l->out.w, l->pad_left),
+                       sw,
                        l->in.c,
                        (ptrdiff_t)l->in.w * l->in.c,
                        (ptrdiff_t)l->out.w * l->out.c};
+#if FTTE_ARM_VLDM
+        if (m4_same(l)) {
+            m4_correlate(&a, &in, output + ch, n, &j, 0);
+            continue;
+        }
+#endif
         correlate(&in, output + ch, l->out.h, n, l->pad_top, l->pad_left, &j, 0);
     }
 }
@@ -294,16 +504,26 @@ void ftte_dw3x3_backward_input(const ftte_layer *l, int32_t n, ftte_slice slice,
     /* The correlation of grad_output with the weights turned by 180 degrees (tap (ky, kx) is
      * (2 - ky, 2 - kx)), padding 2 - pad. */
     const int32_t top = 2 - l->pad_top, pad = 2 - l->pad_left;
+    const sweep sw = sweep_of(l->out.w, l->in.w, pad);
+#if FTTE_ARM_VLDM
+    m4_pass a = m4_layer(l, grad_output, grad_input);
+#endif
     for (int32_t i = 0; i < slice.count; i++) {
         const int32_t ch = slice.begin + i;
         const plane in = {grad_output + ch, l->out.h, l->out.w, l->out.c};
         const float *w = weights + i * 9;
         const job j = {{{w[8], w[7], w[6], w[5], w[4], w[3], w[2], w[1], w[0]}},
                        0.0f,
-                       sweep_of(l->out.w, l->in.w, pad),
+                       sw,
                        l->out.c,
                        (ptrdiff_t)l->out.w * l->out.c,
                        (ptrdiff_t)l->in.w * l->in.c};
+#if FTTE_ARM_VLDM
+        if (m4_same(l)) {
+            m4_correlate(&a, &in, grad_input + ch, n, &j, 1);
+            continue;
+        }
+#endif
         correlate(&in, grad_input + ch, l->in.h, n, top, pad, &j, 1);
     }
 }
@@ -431,13 +651,42 @@ FTTE_NOINLINE static void weight_channel(const plane *in, const plane *gy, int32
     gw[5] = s.v[5], gw[6] = s.v[6], gw[7] = s.v[7], gw[8] = s.v[8];
 }
 
+#if FTTE_ARM_VLDM
+/* One channel's weight gradient of a "same" layer (m4_same), as weight_channel(). */
+static void m4_weight_channel(m4_pass *a, const plane *in, const plane *gy, int32_t n,
+                              float *gw) {
+    const int32_t h = in->h;
+    const ptrdiff_t row = (ptrdiff_t)in->w * in->c;
+    for (int32_t b = 0; b < n; b++) {
+        const float *x = in->data + b * h * row, *g = gy->data + b * h * row;
+        m4_passes(a, x, h, row, m4_pair_weight, m4_row_weight, gw + 3, gw);
+        if (h % 2) { /* row h - 2, in C */
+            const gradients gg = {g + (h - 2) * row, g + (h - 2) * row, in->c};
+            sums s = {{gw[0], gw[1], gw[2], gw[3], gw[4], gw[5], gw[6], gw[7], gw[8]}};
+            s = weight_single(s, edge_rows(in, x, h - 3, 1, 3), sweep_of(in->w, gy->w, 1), gg);
+            for (int32_t t = 0; t < 9; t++) gw[t] = s.v[t];
+        }
+    }
+}
+#endif
+
 void ftte_dw3x3_backward_weight(const ftte_layer *l, int32_t n, ftte_slice slice,
                                 const float *input, const float *grad_output,
                                 float *grad_weights) {
+#if FTTE_ARM_VLDM
+    m4_pass a = m4_layer(l, input, grad_output);
+    a.bias = NULL;
+#endif
     for (int32_t j = 0; j < slice.count; j++) {
         const int32_t ch = slice.begin + j;
         const plane in = {input + ch, l->in.h, l->in.w, l->in.c};
         const plane gy = {grad_output + ch, l->out.h, l->out.w, l->out.c};
+#if FTTE_ARM_VLDM
+        if (m4_same(l)) {
+            m4_weight_channel(&a, &in, &gy, n, grad_weights + j * 9);
+            continue;
+        }
+#endif
         weight_channel(&in, &gy, n, l->pad_top, l->pad_left, grad_weights + j * 9);
     }
 }
