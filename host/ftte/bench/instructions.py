@@ -642,6 +642,19 @@ def source_state() -> str:
                                      if dirty else "")
 
 
+def save_for_simulator(runs: list[Run], fw: Firmware, path: Path | None = None) -> Path:
+    """Every case's exact counts into the file ftte.sim's cost model reads (ftte.sim.measured)."""
+    import datetime
+
+    from ftte.sim import measured
+    header = {"command": "python -m ftte.bench.instructions", "target": "Cortex-M4F", "compiler": fw.compiler,
+              "flags": " ".join(fw.flags.cflags + fw.flags.arch), "sources": source_state().removeprefix("sources: "),
+              "date": datetime.date.today().isoformat(),
+              "counts": "executed instructions (unicorn) from the kernel's entry to its return; MACs are "
+                        "ftte_layer_macs x batch"}
+    return measured.save(measured.rows_of(runs), header, path or measured.DATA)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ftte.bench.instructions",
@@ -654,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also show each case's multiply-accumulate loop and, above 2 "
                              "instructions/MAC, its disassembly")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-save", action="store_true",
+                        help="do not refresh the simulator's cost data (ftte/sim/instructions_m4f.json), "
+                             "which a run of every case otherwise rewrites")
     args = parser.parse_args(argv)
     try:
         require_tools()
@@ -678,6 +694,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 print()
                 print(profile(runs, fw))
+            if not args.kernel and not args.no_save:
+                print(f"\nwrote {save_for_simulator(runs, fw)} (the simulator's cost model)")
         finally:
             if temporary:
                 shutil.rmtree(build_dir, ignore_errors=True)

@@ -12,8 +12,9 @@ kernels themselves (`ftte_layer_macs`), and what the update spec makes a trainin
               * isa_factor * cycles_per_instruction / clock
 
 Instructions per MAC are measured on a Cortex-M4F (`python -m ftte.bench.instructions`:
-arm-none-eabi-gcc -O2 build, executed instructions counted in unicorn). Other cores scale
-them by `isa_factor` (instructions relative to Thumb-2 + FPv4) and `cpi` (cycles per
+arm-none-eabi-gcc -O2 build, executed instructions counted in unicorn), which saves them to
+`instructions_m4f.json` beside `ftte.sim.measured`; the cost model reads them from there only.
+Other cores scale them by `isa_factor` (instructions relative to Thumb-2 + FPv4) and `cpi` (cycles per
 instruction): those two are stated assumptions, not measurements, and every profile says so.
 
 A link moves `bytes` in  latency + bytes / goodput + chunks x turnaround  seconds, where
@@ -28,30 +29,25 @@ import math
 from dataclasses import dataclass, replace
 
 from ftte.model import Model, UpdateSpec
+from ftte.sim import measured
 
 # ---------------------------------------------------------------------------------------------
 # Instructions per MAC on a Cortex-M4F
 # ---------------------------------------------------------------------------------------------
 
-IPM_SOURCE = ("python -m ftte.bench.instructions (Cortex-M4F, arm-none-eabi-gcc 12.2 -O2, unicorn; "
-              "2026-11-29, git 8d63a00 with the conv kernels of that day)")
-# (op, direction) -> instructions per MAC; dense: batch 1 and batch 8 measured separately.
-IPM_M4F: dict[tuple[str, str], float] = {
-    ("dense", "forward"): 2.54, ("dense", "backward_input"): 2.43, ("dense", "backward_weight"): 3.39,
-    ("dense8", "forward"): 1.71, ("dense8", "backward_input"): 1.79, ("dense8", "backward_weight"): 1.96,
-    ("conv2d", "forward"): 1.87, ("conv2d", "backward_input"): 1.94, ("conv2d", "backward_weight"): 1.68,
-    ("pointwise_conv2d", "forward"): 1.93, ("pointwise_conv2d", "backward_input"): 1.90,
-    ("pointwise_conv2d", "backward_weight"): 1.65,
-    ("depthwise_conv2d", "forward"): 2.46, ("depthwise_conv2d", "backward_input"): 2.46,
-    ("depthwise_conv2d", "backward_weight"): 2.44,
-    ("conv1d", "forward"): 2.30, ("conv1d", "backward_input"): 2.47, ("conv1d", "backward_weight"): 1.79,
-}
 IPM_DEFAULT = 2.5  # an operator the benchmark does not cover
 
 
+def ipm_source() -> str:
+    """What the instructions/MAC were measured with (the header of the committed data file)."""
+    return measured.load().source
+
+
 def instructions_per_mac(op: str, direction: str, batch: int = 1) -> float:
-    key = "dense8" if op == "dense" and batch >= 4 else op
-    return IPM_M4F.get((key, direction), IPM_DEFAULT)
+    """Executed Cortex-M4F instructions per MAC of `op` in `direction` at `batch`, as
+    `python -m ftte.bench.instructions` last measured and saved them (ftte.sim.measured)."""
+    value = measured.load().per_mac(op, direction, batch)
+    return IPM_DEFAULT if value is None else value
 
 
 # ---------------------------------------------------------------------------------------------
