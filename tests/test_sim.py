@@ -255,6 +255,14 @@ def test_fedavg_waiting_boards_ask_again_once_per_round_not_once_per_update(monk
     assert len(calls) <= (rounds + 1) * (boards + 4)
 
 
+def test_importance_arm_trains_a_w_star_chosen_by_importance_within_the_budget():
+    fleet = Fleet.build(TINY)
+    spec, label, memory = fleet.spec_for(Arm("ftte", "importance"))
+    assert memory.total <= fleet.budget and label != fleet.spec_for(Arm("ftte"))[1]
+    result = fleet.run_arm(Arm("ftte", "importance"))
+    assert result.accepted == TINY.updates and result.spec_label == label
+
+
 def test_dropout_drops_boards_through_the_coordinator_and_the_run_goes_on():
     result = Fleet.build(TINY.replace(dropout=0.05, updates=200)).run_arm(Arm("fedbuff", "auto"))
     assert result.dropped > 0

@@ -3,11 +3,13 @@
 Settings: 100 and 500 boards x 50% and 90% stragglers (slowed by uniform(2, 10)) x two data
 sets and models (MNIST-1D with a 1-D CNN; the synthetic accelerometer set with accel_cnn1d),
 Dirichlet(0.5) label skew, three seeds each. Every arm of a fleet starts from the same
-pretrained model (host full backprop on its 10% share: 40 epochs, SGD lr 0.02, momentum 0.9). FTTE trains the largest w* that fits
-M_min = 20% of full backprop's training arena (what ftte.bench.memory and the zoo use), with
-server learning rate 0.5 and K = max(10, boards / 10) (FedBuff: the same K); FedAvg (10% of
-the boards per round),
-FedBuff and FedAsync train the full model with full backprop, as the paper's baselines do.
+pretrained model (host full backprop on its 10% share: 40 epochs, SGD lr 0.02, momentum 0.9).
+FTTE trains the w* with the most importance per byte whose arena fits M_min = 20% of full
+backprop's training arena (what ftte.bench.memory and the zoo use); the importance is the mean
+squared per-sample gradient on 256 samples of the host's share, as `ftte run` measures it
+(docs/selection.md). Server learning rate 0.5, K = max(10, boards / 10) (FedBuff: the same K).
+FedAvg (10% of the boards per round), FedBuff and FedAsync train the full model with full
+backprop, as the paper's baselines do.
 
 Per setting and averaged, it reports:
   - time to target, as a reduction against FedAvg. Target = the starting accuracy plus 90% of
@@ -21,7 +23,8 @@ The paper reports 81% / 80% / 69% and accuracy at or above FedBuff's; the table 
 these runs fall short.
 
 It also times the simulator (500 boards x 5,000 board updates) and, when flwr is installed,
-runs FedAvg on the same model and data in Flower's simulation for the per-update speed ratio.
+runs FedAvg on the same model and data in Flower's simulation for the per-update speed ratio
+(both evaluate the global model on the test split 20 times along the run).
 
 Run: ``python -m ftte.bench.paper`` (the whole grid; ``--help`` for a smaller one).
 """
@@ -45,6 +48,8 @@ SETS = {
 }
 PAPER = {"time": 0.81, "memory": 0.80, "payload": 0.69}
 BUDGET_FRACTION = 0.20
+FTTE_SPEC = "importance"  # w*: the most importance per byte within M_min (docs/selection.md)
+EVALS = 20  # speed runs: evaluations of the global model, the same count in ours and in Flower's
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,8 @@ def sim_config(setting: Setting, updates_per_board: int, rounds: int):
                      slowdown="uniform:2:10", lr=0.02, local_steps=10, batch=batch, buffer_size=k, ftte_server_lr=0.5,
                      fedavg_fraction=0.1, updates=updates_per_board * setting.boards, rounds=rounds,
                      evals=60, seed=setting.seed,
-                     arms=(Arm("ftte"), Arm("fedbuff", "full"), Arm("fedasync", "full"), Arm("fedavg", "full")))
+                     arms=(Arm("ftte", FTTE_SPEC), Arm("fedbuff", "full"), Arm("fedasync", "full"),
+                           Arm("fedavg", "full")))
 
 
 def run_setting(args: tuple) -> dict:
@@ -179,12 +185,12 @@ def simulator_speed(boards: int, updates: int, data: str, seed: int = 0) -> dict
 
     setting = Setting(data, boards, 0.5, seed)
     cohort = max(1, boards // 10)
-    config = sim_config(setting, 1, max(1, updates // cohort)).replace(updates=updates, evals=20)
+    config = sim_config(setting, 1, max(1, updates // cohort)).replace(updates=updates, evals=EVALS)
     build = time.perf_counter()
     fleet = Fleet.build(config)
     build = time.perf_counter() - build
     out = {"boards": boards, "updates": updates, "data": data, "model": config.model, "build_seconds": build}
-    for arm in (Arm("ftte"), Arm("fedavg", "full")):
+    for arm in (Arm("ftte", FTTE_SPEC), Arm("fedavg", "full")):
         result = fleet.run_arm(arm)
         n = result.accepted + result.refused
         out[arm.strategy] = {"updates": n, "wall_seconds": result.wall_seconds,
@@ -241,8 +247,12 @@ def flower_fedavg(boards: int, rounds: int, data: str, seed: int = 0, cpus: int 
     accuracy: list[float] = []
     stamps: list[float] = []
 
-    def evaluate(_round, parameters, _config):
+    every = max(1, round(rounds / EVALS))  # as often as the simulator's FedAvg arm evaluates
+
+    def evaluate(server_round, parameters, _config):
         stamps.append(time.perf_counter())  # round 0 (the start), then after every round
+        if server_round % every and server_round != rounds:
+            return None  # Flower's FedAvg skips a round's evaluation on None
         result = fleet.evaluator(parameters[0])
         accuracy.append(result.accuracy)
         return result.loss, {"accuracy": result.accuracy}

@@ -30,7 +30,7 @@ from ftte.aggregation import (
 from ftte.coordinator import Coordinator, Evaluator, Hyper, StopRule
 from ftte.data import Dataset
 from ftte.fleet.partition import partition
-from ftte.fleet.select import choose_spec, usable_budget
+from ftte.fleet.select import calibrate, choose_spec, usable_budget
 from ftte.model import Model, UpdateSpec
 from ftte.sim.behaviour import ALWAYS, Slowdown, assign_traces, load_traces, straggler_factors, synthetic_traces
 from ftte.sim.board import LocalBackend, SimulatedBoard, Trainers
@@ -44,8 +44,10 @@ STRATEGY_ORDER = ("ftte", "fedbuff", "fedasync", "fedavg")
 
 @dataclass(frozen=True)
 class Arm:
-    """One strategy to run on the fleet. `spec`: "auto" (the largest w* that fits the weakest
-    board: FTTE's selection), "full" (the whole model, full backprop) or "bias"."""
+    """One strategy to run on the fleet. `spec`: "auto" (the largest structured w* that fits
+    the weakest board), "importance" (the most importance per byte that fits it, importance
+    measured on the host's share: docs/selection.md), "full" (the whole model, full backprop)
+    or "bias"."""
 
     strategy: str
     spec: str = "auto"
@@ -184,8 +186,11 @@ class Fleet:
     """The shared part of every arm: data, its split, the starting model, the boards' behaviour."""
 
     def __init__(self, config: SimConfig, model: Model, data: Dataset, start: dict,
-                 shards: list[np.ndarray], profiles: list[str], factors: np.ndarray, availability: list):
+                 shards: list[np.ndarray], profiles: list[str], factors: np.ndarray, availability: list,
+                 server: np.ndarray | None = None):
         self.config, self.model, self.data, self.start = config, model, data, start
+        self.server = np.zeros(0, np.int64) if server is None else server  # the host's share (pretraining, calibration)
+        self._selections: dict[str, tuple] = {}
         self.shards, self.profiles, self.factors, self.availability = shards, profiles, factors, availability
         self.rams = [config.ram if config.ram is not None else PROFILES[p].train_ram for p in profiles]
         self.budget = usable_budget(self.rams, config.margin)
@@ -223,14 +228,20 @@ class Fleet:
             availability = synthetic_traces(config.boards, config.uptime, config.period, config.seed)
         else:
             availability = [ALWAYS] * config.boards
-        return Fleet(config, model, data, start, shards, profiles, factors, availability)
+        return Fleet(config, model, data, start, shards, profiles, factors, availability, server)
 
     def spec_for(self, arm: Arm):
-        """(spec, label, memory plan) of an arm at the task batch."""
+        """(spec, label, memory plan) of an arm at the task batch. "auto": the structured
+        heuristic; "importance": greedy importance per byte, the importance measured on the
+        host's share as `ftte run` does (fleet.select.calibrate, docs/selection.md)."""
         c = self.config
-        if arm.spec == "auto":
-            selection = choose_spec(self.model, self.budget, c.batch, c.momentum > 0, "auto")
-            return selection.spec, selection.label, selection.memory
+        if arm.spec in ("auto", "importance"):
+            if arm.spec not in self._selections:
+                importance = (calibrate(self.model, self.data.x_train[self.server], self.data.y_train[self.server])
+                              if arm.spec == "importance" else None)
+                selection = choose_spec(self.model, self.budget, c.batch, c.momentum > 0, arm.spec, importance)
+                self._selections[arm.spec] = (selection.spec, selection.label, selection.memory)
+            return self._selections[arm.spec]
         spec = UpdateSpec.full(self.model) if arm.spec == "full" else UpdateSpec.bias_only(self.model)
         return spec, arm.spec, plan_memory(self.model, spec, c.batch, c.momentum > 0)
 
