@@ -12,10 +12,11 @@ import pytest
 from ftte.bench import instructions as bench
 from ftte.model import UpdateSpec
 from ftte.sim import measured, task_work
-from ftte.sim.profiles import IPM_DEFAULT, instructions_per_mac, ipm_source
+from ftte.sim.profiles import IPM_DEFAULT, PROFILES, instructions_per_mac, ipm_source
 from ftte.zoo import reference_model
 
 COMMITTED = json.loads(measured.DATA.read_text())
+RV32 = json.loads(measured.DATA_RV32.read_text())
 
 
 def test_the_cost_model_uses_the_committed_measurements():
@@ -35,7 +36,8 @@ def test_task_work_follows_the_file(tmp_path, monkeypatch):
     before = task_work(model, UpdateSpec.full(model)).instructions
     doubled = [{**r, "instructions": 2 * r["instructions"]} for r in COMMITTED["rows"]]
     path = measured.save(doubled, COMMITTED["header"], tmp_path / "ipm.json")
-    monkeypatch.setattr(measured, "DATA", path)
+    from ftte.sim import profiles
+    monkeypatch.setitem(profiles.ISAS, "m4f", path)
     assert task_work(model, UpdateSpec.full(model)).instructions == pytest.approx(2 * before, rel=1e-9)
 
 
@@ -54,3 +56,33 @@ def test_the_committed_counts_are_what_the_kernels_measure_today(tmp_path):
     committed = {(r["kernel"], r["direction"], r["batch"]): (r["macs"], r["instructions"]) for r in COMMITTED["rows"]}
     assert now == committed, "the kernels changed: re-run python -m ftte.bench.instructions to refresh " \
                              f"{measured.DATA.name}"
+
+
+def test_the_esp32c3_profile_costs_its_measured_soft_float_instructions():
+    assert PROFILES["esp32c3"].isa == "rv32imc" and PROFILES["esp32c3"].isa_factor == 1.0
+    assert {p.isa for name, p in PROFILES.items() if name != "esp32c3"} == {"m4f"}
+    for row in RV32["rows"]:
+        assert instructions_per_mac(row["kernel"], row["direction"], row["batch"], "rv32imc") == \
+            row["instructions"] / row["macs"]
+    assert RV32["header"]["command"] == "python -m ftte.bench.instructions_rv32"
+    assert "rv32imc" in RV32["header"]["flags"] and RV32["header"]["date"] in ipm_source("rv32imc")
+
+
+def _missing_riscv() -> str | None:
+    try:
+        bench.require_tools("riscv64-unknown-elf-")
+    except bench.MissingTools as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.skipif(_missing_riscv() is not None, reason=_missing_riscv() or "")
+def test_the_committed_rv32_count_of_a_dense_layer_is_what_the_kernel_measures_today(tmp_path):
+    from ftte.bench import instructions_rv32 as rv32
+
+    emulator = rv32.Emulator(bench.build(tmp_path, rv32.TARGET))
+    case = emulator.find_case("dense", "forward", 1)  # the cheapest case: soft float runs ~180 instructions a MAC
+    run = bench.measure(emulator, [case])[0]
+    committed = next(r for r in RV32["rows"] if (r["kernel"], r["direction"], r["batch"]) == ("dense", "forward", 1))
+    assert (run.case.macs, run.instructions) == (committed["macs"], committed["instructions"]), \
+        "the kernels changed: re-run python -m ftte.bench.instructions_rv32 to refresh " + measured.DATA_RV32.name

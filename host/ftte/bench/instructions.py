@@ -176,11 +176,13 @@ class Firmware:
         return self._disassembly
 
 
-def build(build_dir: Path | str | None = None) -> Firmware:
-    """Compiles every kernel source with the Makefile's cortex-m4 flags into an archive, and
-    links the harness against it. build_dir defaults to a fresh temporary directory."""
-    require_tools()
-    flags = makefile_flags()
+def build(build_dir: Path | str | None = None, target: str = TARGET) -> Firmware:
+    """Compiles every kernel source with the Makefile's flags for `target` (cortex-m4, or
+    rv32imc for ftte.bench.instructions_rv32) into an archive, and links the harness against
+    it. build_dir defaults to a fresh temporary directory."""
+    if target == TARGET:
+        require_tools()
+    flags = makefile_flags(target)
     require_tools(flags.prefix)
     out = Path(build_dir) if build_dir is not None else Path(tempfile.mkdtemp(prefix="ftte-mcu-bench-"))
     out = out.resolve()

@@ -84,10 +84,10 @@ class Trainers:
         self._trainers[key] = (trainer, slots, spec)
         return trainer, slots
 
-    def work(self, spec: UpdateSpec, batch: int) -> TaskWork:
-        key = (spec, batch)
+    def work(self, spec: UpdateSpec, batch: int, isa: str = "m4f") -> TaskWork:
+        key = (spec, batch, isa)
         if key not in self._work:
-            self._work[key] = task_work(self.model, spec, batch)
+            self._work[key] = task_work(self.model, spec, batch, isa)
         return self._work[key]
 
     def train(self, job: Job) -> Trained:
@@ -218,7 +218,8 @@ class SimulatedBoard:
                              f"the spec selects {indices.size}")
         samples = hyper.local_steps * min(hyper.batch, len(self._shard))
         link = self.link.seconds(task.values.nbytes) * self.factor
-        compute = self.profile.seconds_for(trainers.work(task.spec, hyper.batch).instructions * samples) * self.factor
+        work = trainers.work(task.spec, hyper.batch, self.profile.isa)
+        compute = self.profile.seconds_for(work.instructions * samples) * self.factor
         plan = (indices, link, compute, link)
         self._plans[key] = (task.spec, plan)
         return plan

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 DATA = Path(__file__).with_name("instructions_m4f.json")
+DATA_RV32 = Path(__file__).with_name("instructions_rv32imc.json")  # ftte.bench.instructions_rv32
 DIRECTIONS = ("forward", "backward_input", "backward_weight")
 
 

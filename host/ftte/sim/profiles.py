@@ -38,15 +38,19 @@ from ftte.sim import measured
 IPM_DEFAULT = 2.5  # an operator the benchmark does not cover
 
 
-def ipm_source() -> str:
+ISAS = {"m4f": measured.DATA, "rv32imc": measured.DATA_RV32}  # instruction set -> its measurements
+
+
+def ipm_source(isa: str = "m4f") -> str:
     """What the instructions/MAC were measured with (the header of the committed data file)."""
-    return measured.load().source
+    return measured.load(ISAS[isa]).source
 
 
-def instructions_per_mac(op: str, direction: str, batch: int = 1) -> float:
-    """Executed Cortex-M4F instructions per MAC of `op` in `direction` at `batch`, as
-    `python -m ftte.bench.instructions` last measured and saved them (ftte.sim.measured)."""
-    value = measured.load().per_mac(op, direction, batch)
+def instructions_per_mac(op: str, direction: str, batch: int = 1, isa: str = "m4f") -> float:
+    """Executed instructions per MAC of `op` in `direction` at `batch` on `isa` ("m4f": Cortex-M4F,
+    `python -m ftte.bench.instructions`; "rv32imc": RV32IMC soft float,
+    `python -m ftte.bench.instructions_rv32`), as last measured and saved (ftte.sim.measured)."""
+    value = measured.load(ISAS[isa]).per_mac(op, direction, batch)
     return IPM_DEFAULT if value is None else value
 
 
@@ -105,9 +109,10 @@ class BoardProfile:
     flash: int         # bytes of flash the model's weights can use (datasheet)
     train_ram: int     # bytes this profile gives the training arena by default (assumption)
     links: tuple[str, ...]  # links the board has; the first is its default
-    isa_factor: float  # instructions per MAC relative to the Cortex-M4F measurement
+    isa_factor: float  # instructions relative to the measurement of `isa` (1: the measured ISA itself)
     cpi: float         # cycles per instruction (assumption)
     source: str
+    isa: str = "m4f"   # whose instructions/MAC the cost model uses (ISAS)
 
     @property
     def link(self) -> Link:
@@ -135,10 +140,11 @@ PROFILES: dict[str, BoardProfile] = {p.name: p for p in (
                  "FPU, 520 KB SRAM, 4 MB flash (module), BLE 4.2 (1M PHY only). Instruction count assumed equal "
                  "to the M4F's (madd.s FPU); CPI 1.25 assumed"),
     BoardProfile("esp32c3", "RISC-V RV32IMC, no FPU", 160, 400 * KB, 4096 * KB, 96 * KB,
-                 ("ble2m", "ble1m", "uart921600", "uart115200"), 25.0, 1.1,
+                 ("ble2m", "ble1m", "uart921600", "uart115200"), 1.0, 1.1,
                  "Espressif ESP32-C3 Datasheet v1.x: single-core RV32IMC up to 160 MHz, no FPU, 400 KB SRAM, "
-                 "4 MB flash, BLE 5 (1M and 2M PHY). float32 runs in libgcc soft-float (__mulsf3 + __addsf3, "
-                 "~50 instructions a MAC): isa_factor 25 is an estimate, not a measurement"),
+                 "4 MB flash, BLE 5 (1M and 2M PHY). float32 runs in libgcc soft float: instructions/MAC "
+                 "measured on RV32IMC (python -m ftte.bench.instructions_rv32, libgcc's __mulsf3/__addsf3 "
+                 "counted); CPI 1.1 assumed", "rv32imc"),
     BoardProfile("cortex-m7", "Cortex-M7 (STM32H743 class)", 480, 1024 * KB, 2048 * KB, 256 * KB,
                  ("uart921600", "uart115200"), 1.0, 0.7,
                  "ST STM32H743 datasheet (DS12110): 480 MHz Cortex-M7 with FPU, 1 MB RAM, 2 MB flash; same "
@@ -163,15 +169,15 @@ class TaskWork:
     forward_macs: int
     backward_input_macs: int
     backward_weight_macs: int
-    instructions: float  # M4F instructions per sample (forward + backward)
+    instructions: float  # instructions per sample (forward + backward) of the ISA it was made for
 
     @property
     def macs(self) -> int:
         return self.forward_macs + self.backward_input_macs + self.backward_weight_macs
 
 
-def task_work(model: Model, spec: UpdateSpec, batch: int = 1) -> TaskWork:
-    """MACs and instructions of one training sample under `spec` (see the module doc)."""
+def task_work(model: Model, spec: UpdateSpec, batch: int = 1, isa: str = "m4f") -> TaskWork:
+    """MACs and instructions (of `isa`) of one training sample under `spec` (see the module doc)."""
     from ftte.train.table import LayerTable
 
     table = LayerTable(model)
@@ -183,13 +189,13 @@ def task_work(model: Model, spec: UpdateSpec, batch: int = 1) -> TaskWork:
     for i, layer in enumerate(model.layers):
         macs = int(table.macs(i))
         fwd += macs
-        instructions += macs * instructions_per_mac(layer.op, "forward", batch)
+        instructions += macs * instructions_per_mac(layer.op, "forward", batch, isa)
         if i > lowest:
             bin_ += macs
-            instructions += macs * instructions_per_mac(layer.op, "backward_input", batch)
+            instructions += macs * instructions_per_mac(layer.op, "backward_input", batch, isa)
         if modes[i] in ("full", "channels"):
             rows = layer.channels if modes[i] == "full" else len(spec.layers[i].channels)
             share = macs * rows // max(layer.channels, 1)
             bw += share
-            instructions += share * instructions_per_mac(layer.op, "backward_weight", batch)
+            instructions += share * instructions_per_mac(layer.op, "backward_weight", batch, isa)
     return TaskWork(fwd, bin_, bw, instructions)
