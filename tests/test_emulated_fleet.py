@@ -18,6 +18,7 @@ from ftte.fleet.select import choose_spec, usable_budget
 from ftte.link.native import EmulatedBoard
 from ftte.zoo import reference_model
 from qemu_boards import pio_image, qemu_board
+from test_reselection import assert_provisioned_before_the_new_w_star
 
 
 def test_eight_native_boards_train_the_digits_mlp_to_90_percent(tmp_path):
@@ -92,8 +93,4 @@ def test_a_native_board_joining_with_less_ram_reselects_and_the_firmware_is_prov
     events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     (reselect,) = [e for e in events if e["event"] == "reselect"]
     assert reselect["cause"] == "board emulated-03 joined with 16,384 B" and reselect["trainable"] < reselect["was_trainable"]
-    provisioned = {e["board"]: i for i, e in enumerate(events) if e["event"] == "provision"}
-    assert sorted(provisioned) == ["emulated-00", "emulated-01", "emulated-02"]
-    for board, at in provisioned.items():  # after its second PROVISION, a board trains the new w*
-        later = [e for e in events[at:] if e["event"] == "update" and e["board"] == board]
-        assert later and all(e["bytes_down"] == 4 * reselect["trainable"] and e["accepted"] for e in later)
+    assert_provisioned_before_the_new_w_star(events, reselect, ["emulated-00", "emulated-01", "emulated-02"])
