@@ -7,6 +7,7 @@
 #include "ftte_kernels.h"
 #include "internal/conv_core.h"
 #include "internal/depthwise3x3.h"
+#include "internal/depthwise_host.h"
 
 /* gi[i][m] += g[i][m] * w[m] for the cols pixels of a row, 4 channels (m) at a time. */
 static void row_4(float *gi, const float *g, int32_t cols, ptrdiff_t gi_step, int32_t g_step,
@@ -54,6 +55,10 @@ ftte_status ftte_depthwise_conv2d_backward_input(const ftte_layer *layer, int32_
     ftte_status status = ftte_conv_check(layer, FTTE_OP_DEPTHWISE_CONV2D, n, slice);
     if (status != FTTE_OK) return status;
     if (grad_output == NULL || weights == NULL || grad_input == NULL) return FTTE_ERR_ARG;
+#if FTTE_HOST_TILES
+    if (ftte_dw_host_backward_input(layer, n, slice, grad_output, weights, grad_input))
+        return FTTE_OK;
+#endif
     if (ftte_dw3x3_applies(layer)) { /* the common shape: its own register-blocked path */
         ftte_dw3x3_backward_input(layer, n, slice, grad_output, weights, grad_input);
         return FTTE_OK;

@@ -7,6 +7,7 @@
 #include "ftte_kernels.h"
 #include "internal/conv_core.h"
 #include "internal/depthwise3x3.h"
+#include "internal/depthwise_host.h"
 
 /* acc[m] += sum over the batch and the rectangle of grad_output * input of channel
  * channel + m, for m < width (4, or 1 for the slice's last count % 4 channels). */
@@ -65,6 +66,10 @@ ftte_status ftte_depthwise_conv2d_backward_weight(const ftte_layer *layer, int32
     ftte_status status = ftte_conv_check(layer, FTTE_OP_DEPTHWISE_CONV2D, n, slice);
     if (status != FTTE_OK) return status;
     if (input == NULL || grad_output == NULL || grad_weights == NULL) return FTTE_ERR_ARG;
+#if FTTE_HOST_TILES
+    if (ftte_dw_host_backward_weight(layer, n, slice, input, grad_output, grad_weights))
+        return FTTE_OK;
+#endif
     if (ftte_dw3x3_applies(layer)) { /* the common shape: its own register-blocked path */
         ftte_dw3x3_backward_weight(layer, n, slice, input, grad_output, grad_weights);
         return FTTE_OK;

@@ -7,6 +7,7 @@
 #include "ftte_kernels.h"
 #include "internal/conv_core.h"
 #include "internal/depthwise3x3.h"
+#include "internal/depthwise_host.h"
 
 /* out[i][m] += x[i][m] * w[m] for the cols pixels of a row, 4 channels (m) at a time. */
 static void row_4(float *out, const float *x, int32_t cols, int32_t out_step, ptrdiff_t x_step,
@@ -65,6 +66,10 @@ ftte_status ftte_depthwise_conv2d_forward(const ftte_layer *layer, int32_t n, ft
     ftte_status status = ftte_conv_check(layer, FTTE_OP_DEPTHWISE_CONV2D, n, slice);
     if (status != FTTE_OK) return status;
     if (input == NULL || weights == NULL || output == NULL) return FTTE_ERR_ARG;
+#if FTTE_HOST_TILES
+    if (ftte_dw_host_forward(layer, n, slice, input, weights, bias, output))
+        return FTTE_OK;
+#endif
     if (ftte_dw3x3_applies(layer)) { /* the common shape: its own register-blocked path */
         ftte_dw3x3_forward(layer, n, slice, input, weights, bias, output);
         return FTTE_OK;

@@ -1,5 +1,6 @@
 /* Max pool 2-D backward from the window positions ftte_max_pool2d_forward_indexed recorded. */
 #include "ftte_kernels.h"
+#include "internal/ftte_mac.h"
 
 static ftte_status check(const ftte_layer *layer, int32_t n, const uint8_t *argmax,
                          const float *grad_output, const float *grad_input) {
@@ -19,14 +20,25 @@ ftte_status ftte_max_pool2d_backward_indexed(const ftte_layer *layer, int32_t n,
     const ftte_layer *l = layer;
     const int32_t channels = l->in.c, in_size = ftte_shape_size(l->in);
     const int32_t out_size = ftte_shape_size(l->out);
+#if FTTE_HOST_TILES
+    /* A window position's offset from the corner, looked up: no division per element. */
+    int32_t offsets[256];
+    for (int32_t t = 0; t < l->kernel_h * l->kernel_w; t++)
+        offsets[t] = (t / l->kernel_w * l->in.w + t % l->kernel_w) * channels;
+#endif
     for (int32_t b = 0; b < n; b++) {
         for (int32_t oy = 0; oy < l->out.h; oy++) {
             for (int32_t ox = 0; ox < l->out.w; ox++) {
                 const int32_t at = (oy * l->out.w + ox) * channels;
                 const int32_t corner = ((oy * l->stride_h) * l->in.w + ox * l->stride_w) * channels;
                 for (int32_t c = 0; c < channels; c++) {
+#if FTTE_HOST_TILES
+                    const int32_t offset = offsets[argmax[at + c]];
+#else
                     int32_t ky = argmax[at + c] / l->kernel_w, kx = argmax[at + c] % l->kernel_w;
-                    grad_input[corner + (ky * l->in.w + kx) * channels + c] += grad_output[at + c];
+                    const int32_t offset = (ky * l->in.w + kx) * channels;
+#endif
+                    grad_input[corner + offset + c] += grad_output[at + c];
                 }
             }
         }

@@ -1,6 +1,7 @@
 /* Max pool 2-D forward that also records, per output element, where in its window the first
  * maximum was: one byte instead of keeping the whole float input for the backward pass. */
 #include "ftte_kernels.h"
+#include "internal/ftte_mac.h"
 
 static ftte_status check(const ftte_layer *layer, int32_t n, const float *input,
                          const float *output, const uint8_t *argmax) {
@@ -12,6 +13,7 @@ static ftte_status check(const ftte_layer *layer, int32_t n, const float *input,
     return FTTE_OK;
 }
 
+#if !FTTE_HOST_TILES
 /* One output pixel: strict '>' keeps the first maximum in row-major (ky, kx) order, as the
  * float-input backward pass does. Each channel's maximum and its place stay in registers
  * until its window is done (kept in out and where instead, they are reloaded after every
@@ -31,6 +33,31 @@ static void pool_pixel(const ftte_layer *l, const float *corner, float *out, uin
         where[c] = (uint8_t)at;
     }
 }
+
+#else
+/* On a vector host, 8 channels at a time: the same strict '>' per lane, selected by mask. */
+typedef int32_t vec8i __attribute__((vector_size(32)));
+
+static void pool_pixel(const ftte_layer *l, const float *corner, float *out, uint8_t *where) {
+    const int32_t channels = l->in.c, row = l->in.w * channels;
+    for (int32_t c = 0; c < channels; c += 8) {
+        const int32_t lanes = channels - c < 8 ? channels - c : 8;
+        vec8 best;
+        vec8i at = {0, 0, 0, 0, 0, 0, 0, 0};
+        load_lanes(&best, corner + c, lanes);
+        for (int32_t ky = 0, t = 0; ky < l->kernel_h; ky++)
+            for (int32_t kx = 0; kx < l->kernel_w; kx++, t++) {
+                vec8 v;
+                load_lanes(&v, corner + ky * row + kx * channels + c, lanes);
+                const vec8i more = v > best, tv = {t, t, t, t, t, t, t, t};
+                best = (vec8)(((vec8i)v & more) | ((vec8i)best & ~more));
+                at = (tv & more) | (at & ~more);
+            }
+        store_lanes(out + c, &best, lanes);
+        for (int32_t j = 0; j < lanes; j++) where[c + j] = (uint8_t)at[j];
+    }
+}
+#endif
 
 ftte_status ftte_max_pool2d_forward_indexed(const ftte_layer *layer, int32_t n,
                                             const float *input, float *output,

@@ -892,6 +892,7 @@ ftte_status ftte_conv_backward_input(const ftte_layer *layer, int32_t op, int32_
 /* Backward to the weights                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
+#if !FTTE_HOST_TILES
 /* Row i of the tile from / to gw[0 .. width). */
 FTTE_INLINE acc32 load_weight_row(acc32 a, int32_t i, const float *gw, const int32_t width) {
     a.v[4 * i] = gw[0];
@@ -1030,6 +1031,143 @@ static void weight_tap(const ftte_layer *l, int32_t n, ftte_slice slice, ftte_co
                         l->in.c - c);
 }
 
+#else
+/* The vector host's weight gradient: 8 output channels per vector (gy is contiguous along
+ * them), J columns of a weight row (tap, input channel) at a time, so that J sums proceed
+ * side by side where the board's tiles have a few. Each gw[o][j] is summed as the board sums
+ * it: from its value in memory, over the batch's positions in order, skipping those whose
+ * tap falls in the padding. */
+typedef struct {
+    int32_t off, ky, kx, c; /* offset in a window from its corner; its tap and channel */
+} window_column;
+
+/* *v = gw[m * len] for the m < lanes (0 past them). */
+FTTE_INLINE void column_of(vec8 *v, const float *gw, int32_t len, int32_t lanes) {
+    const vec8 zero = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    *v = zero;
+    for (int32_t m = 0; m < 8; m++)
+        if (m < lanes) (*v)[m] = gw[(ptrdiff_t)m * len];
+}
+
+/* Output channels [0, lanes) (up to 8 * V) from gy and gw, columns col[0 .. J) of gw. */
+FTTE_INLINE void host_weight_block(const ftte_layer *l, int32_t n, const float *gy,
+                                   const float *input, const window_column *col, float *gw,
+                                   int32_t len, int32_t lanes, const int32_t V, const int32_t J) {
+    /* Locals: the vector stores go through memcpy, which may alias *l. */
+    const ftte_shape in = l->in, out = l->out;
+    const int32_t kh = l->kernel_h, kw = l->kernel_w, sh = l->stride_h, sw = l->stride_w;
+    const int32_t top = l->pad_top, left = l->pad_left;
+    vec8 acc[2][8];
+    const int32_t lanes0 = lanes < 8 ? lanes : 8, lanes1 = lanes - lanes0;
+    float *gw1 = gw + 8 * (ptrdiff_t)len;
+    /* Unrolled by hand, here and below: an index GCC cannot resolve puts acc in memory. */
+#define EACH(F) F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7)
+#define LOAD(j)                                                                                \
+    if (J > (j)) {                                                                             \
+        column_of(&acc[0][j], gw + (j), len, lanes0);                                       \
+        if (V > 1) column_of(&acc[1][j], gw1 + (j), len, lanes1);                           \
+    }
+    EACH(LOAD)
+#undef LOAD
+    for (int32_t b = 0; b < n; b++)
+        for (int32_t oy = 0; oy < out.h; oy++) {
+            const int32_t y = oy * sh - top;
+            const int rows_inside = y >= 0 && y + kh <= in.h;
+            for (int32_t ox = 0; ox < out.w; ox++) {
+                const int32_t x = ox * sw - left;
+                const float *g = gy + (((ptrdiff_t)b * out.h + oy) * out.w + ox) * out.c;
+                vec8 gv, gv1 = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+                load_lanes(&gv, g, lanes0);
+                if (V > 1) load_lanes(&gv1, g + 8, lanes1);
+#define COLUMN(j, inside, at)                                                                  \
+    if (J > (j) && (inside)) {                                                                 \
+        const float u = (at);                                                                  \
+        const vec8 uv = {u, u, u, u, u, u, u, u};                                              \
+        FTTE_MAC(acc[0][j], gv, uv);                                                           \
+        if (V > 1) FTTE_MAC(acc[1][j], gv1, uv);                                               \
+    }
+#define COLUMNS(inside, at)                                                                    \
+    COLUMN(0, inside(0), at(0)) COLUMN(1, inside(1), at(1)) COLUMN(2, inside(2), at(2))         \
+    COLUMN(3, inside(3), at(3)) COLUMN(4, inside(4), at(4)) COLUMN(5, inside(5), at(5))         \
+    COLUMN(6, inside(6), at(6)) COLUMN(7, inside(7), at(7))
+                if (rows_inside && x >= 0 && x + kw <= in.w) {
+                    const float *p = input + (((ptrdiff_t)b * in.h + y) * in.w + x) * in.c;
+#define ALWAYS(j) 1
+#define AT(j) p[col[j].off]
+                    COLUMNS(ALWAYS, AT)
+#undef ALWAYS
+#undef AT
+                } else { /* the taps over the padding are skipped, as the board's loops do */
+#define INSIDE(j)                                                                              \
+    (y + col[j].ky >= 0 && y + col[j].ky < in.h && x + col[j].kx >= 0 && x + col[j].kx < in.w)
+#define AT(j)                                                                                  \
+    input[(((ptrdiff_t)b * in.h + y + col[j].ky) * in.w + x + col[j].kx) * in.c + col[j].c]
+                    COLUMNS(INSIDE, AT)
+#undef INSIDE
+#undef AT
+                }
+#undef COLUMNS
+#undef COLUMN
+            }
+        }
+    float t[8];
+#define STORE(j)                                                                               \
+    if (J > (j)) {                                                                             \
+        store8(t, &acc[0][j]);                                                                 \
+        for (int32_t m = 0; m < lanes0; m++) gw[(ptrdiff_t)m * len + (j)] = t[m];             \
+        if (V > 1) {                                                                           \
+            store8(t, &acc[1][j]);                                                             \
+            for (int32_t m = 0; m < lanes1; m++) gw1[(ptrdiff_t)m * len + (j)] = t[m];        \
+        }                                                                                      \
+    }
+    EACH(STORE)
+#undef STORE
+#undef EACH
+}
+
+/* 16 output channels x 8 columns (16 sums, in the 32 vector registers of AVX-512VL or
+ * SVE), or 8 x 8, 8 x 4, ..., each shape compiled on its own. */
+#define HOST_WEIGHT(V, J)                                                                      \
+    FTTE_NOINLINE static void host_weight_##V##x##J(                                           \
+        const ftte_layer *l, int32_t n, const float *gy, const float *input,                   \
+        const window_column *col, float *gw, int32_t len, int32_t lanes) {                     \
+        host_weight_block(l, n, gy, input, col, gw, len, lanes, V, J);                          \
+    }
+HOST_WEIGHT(2, 8) HOST_WEIGHT(2, 4) HOST_WEIGHT(2, 2) HOST_WEIGHT(2, 1)
+HOST_WEIGHT(1, 8) HOST_WEIGHT(1, 4) HOST_WEIGHT(1, 2) HOST_WEIGHT(1, 1)
+#undef HOST_WEIGHT
+
+typedef void host_weight_fn(const ftte_layer *l, int32_t n, const float *gy, const float *input,
+                            const window_column *col, float *gw, int32_t len, int32_t lanes);
+
+static void host_weight(const ftte_layer *l, int32_t n, ftte_slice slice, const float *input,
+                        const float *grad_output, float *grad_weights) {
+    static host_weight_fn *const shapes[2][4] = {
+        {host_weight_1x8, host_weight_1x4, host_weight_1x2, host_weight_1x1},
+        {host_weight_2x8, host_weight_2x4, host_weight_2x2, host_weight_2x1}};
+    const int32_t len = row_length(l), c = l->in.c;
+    for (int32_t o = 0; o < slice.count;) {
+        const int32_t lanes = slice.count - o < 16 ? slice.count - o : 16, two = lanes > 8;
+        const float *gy = grad_output + slice.begin + o;
+        float *gw = grad_weights + (ptrdiff_t)o * len;
+        for (int32_t j = 0; j < len;) {
+            window_column col[8];
+            const int32_t left = len - j, J = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            for (int32_t i = 0; i < J; i++) {
+                const int32_t tap = (j + i) / c;
+                col[i].ky = tap / l->kernel_w, col[i].kx = tap % l->kernel_w;
+                col[i].c = (j + i) % c;
+                col[i].off = (col[i].ky * l->in.w + col[i].kx) * c + col[i].c;
+            }
+            shapes[two][J == 8 ? 0 : J == 4 ? 1 : J == 2 ? 2 : 3](l, n, gy, input, col, gw + j,
+                                                                  len, lanes);
+            j += J;
+        }
+        o += lanes;
+    }
+}
+#endif
+
 ftte_status ftte_conv_backward_weight(const ftte_layer *layer, int32_t op, int32_t n,
                                       ftte_slice slice, const float *input,
                                       const float *grad_output, float *grad_weights,
@@ -1038,11 +1176,15 @@ ftte_status ftte_conv_backward_weight(const ftte_layer *layer, int32_t op, int32
     if (status != FTTE_OK) return status;
     if (input == NULL || grad_output == NULL || grad_weights == NULL || scratch == NULL)
         return FTTE_ERR_ARG;
+#if FTTE_HOST_TILES
+    host_weight(layer, n, slice, input, grad_output, grad_weights);
+#else
     for (int32_t ky = 0; ky < layer->kernel_h; ky++)
         for (int32_t kx = 0; kx < layer->kernel_w; kx++) {
             ftte_conv_rect t;
             if (ftte_conv_tap_rect(layer, ky, kx, &t))
                 weight_tap(layer, n, slice, t, grad_output, input, grad_weights);
         }
+#endif
     return FTTE_OK;
 }

@@ -82,20 +82,26 @@ FTTE_INLINE void load8(vec8 *v, const float *p) { memcpy(v, p, sizeof *v); }
 FTTE_INLINE void store8(float *p, const vec8 *v) { memcpy(p, v, sizeof *v); }
 
 /* The first `lanes` floats at p (the rest 0), and back: a tile's last vector may be partial. */
+/* A partial vector goes through a float array: lanes set by a variable index would keep the
+ * vector in memory on every path, the whole ones too. */
 FTTE_INLINE void load_lanes(vec8 *v, const float *p, int32_t lanes) {
     if (lanes == 8) {
         load8(v, p);
         return;
     }
-    const vec8 zero = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    *v = zero;
-    for (int32_t j = 0; j < lanes; j++) (*v)[j] = p[j];
+    float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    memcpy(part, p, (size_t)lanes * sizeof(float));
+    load8(v, part);
 }
 
 FTTE_INLINE void store_lanes(float *p, const vec8 *v, int32_t lanes) {
-    if (lanes == 8) store8(p, v);
-    else
-        for (int32_t j = 0; j < lanes; j++) p[j] = (*v)[j];
+    if (lanes == 8) {
+        store8(p, v);
+        return;
+    }
+    float part[8];
+    store8(part, v);
+    memcpy(p, part, (size_t)lanes * sizeof(float));
 }
 
 #endif /* FTTE_HOST_TILES */
