@@ -36,7 +36,6 @@ static void pool_pixel(const ftte_layer *l, const float *corner, float *out, uin
 
 #else
 /* On a vector host, 8 channels at a time: the same strict '>' per lane, selected by mask. */
-typedef int32_t vec8i __attribute__((vector_size(32)));
 
 static void pool_pixel(const ftte_layer *l, const float *corner, float *out, uint8_t *where) {
     const int32_t channels = l->in.c, row = l->in.w * channels;

@@ -74,6 +74,8 @@
 /* 8 floats in a vector register (two on a 128-bit unit): lane-wise IEEE products and sums,
  * the same results as the scalar loop they stand for. */
 typedef float vec8 __attribute__((vector_size(32)));
+/* Its lane masks: a compare of two vec8 gives -1 (all bits) or 0 per lane. */
+typedef int32_t vec8i __attribute__((vector_size(32)));
 
 /* Unaligned vector loads and stores; through pointers, as a vector passed by value changes the
  * ABI where the unit is narrower than 32 bytes. */

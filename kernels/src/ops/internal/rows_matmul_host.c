@@ -105,14 +105,99 @@ static void product(int32_t m, int32_t n, int padded, product_args p) {
     }
 }
 
+/* Lanes of two vectors picked by constant indices (0-7: a's, 8-15: b's). */
+#if defined(__clang__)
+#define SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (vec8i){__VA_ARGS__})
+#endif
+
+/* c[s][m] = r[m][s]: 8 rows of 8 floats turned in registers (24 two-vector shuffles). */
+FTTE_INLINE void transpose8(const vec8 r[8], vec8 c[8]) {
+    vec8 t[8], u[8];
+    for (int32_t p = 0; p < 4; p++) {
+        t[2 * p] = SHUFFLE(r[2 * p], r[2 * p + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[2 * p + 1] = SHUFFLE(r[2 * p], r[2 * p + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int32_t h = 0; h < 2; h++) {
+        const vec8 *q = t + 4 * h;
+        u[4 * h] = SHUFFLE(q[0], q[2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[4 * h + 1] = SHUFFLE(q[0], q[2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[4 * h + 2] = SHUFFLE(q[1], q[3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[4 * h + 3] = SHUFFLE(q[1], q[3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int32_t s = 0; s < 4; s++) {
+        c[s] = SHUFFLE(u[s], u[s + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        c[s + 4] = SHUFFLE(u[s], u[s + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
+/* y[o] = bias[o] (0 if NULL) + x . w[o] for 8 * B outputs, summed from the bias by ascending
+ * input as the board's dots: 8 weight rows at a time turned in registers, so that each input
+ * is one vector multiply-add into 8 sums; B blocks side by side hide the adds' latency. */
+FTTE_INLINE void forward_row_blocks(int32_t k, const float *x, const float *w, const float *bias,
+                                    float *y, const int32_t B) {
+    vec8 acc[4];
+    for (int32_t b = 0; b < B; b++) {
+        const vec8 zero = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        acc[b] = zero;
+        if (bias) load8(&acc[b], bias + 8 * b);
+    }
+    int32_t i = 0;
+    for (; i + 8 <= k; i += 8)
+        for (int32_t b = 0; b < B; b++) {
+            vec8 r[8], c[8];
+            for (int32_t m = 0; m < 8; m++) load8(&r[m], w + (ptrdiff_t)(8 * b + m) * k + i);
+            transpose8(r, c);
+            for (int32_t s = 0; s < 8; s++) {
+                const float u = x[i + s];
+                const vec8 uv = {u, u, u, u, u, u, u, u};
+                FTTE_MAC(acc[b], uv, c[s]);
+            }
+        }
+    for (; i < k; i++) {
+        const float u = x[i];
+        const vec8 uv = {u, u, u, u, u, u, u, u};
+        for (int32_t b = 0; b < B; b++) {
+            const float *wi = w + (ptrdiff_t)8 * b * k + i;
+            const vec8 c = {wi[0], wi[k], wi[2 * k], wi[3 * k], wi[4 * k], wi[5 * k], wi[6 * k],
+                            wi[7 * k]};
+            FTTE_MAC(acc[b], uv, c);
+        }
+    }
+    for (int32_t b = 0; b < B; b++) store8(y + 8 * b, &acc[b]);
+}
+
+FTTE_NOINLINE static void forward_row_32(int32_t k, const float *x, const float *w,
+                                         const float *bias, float *y) {
+    forward_row_blocks(k, x, w, bias, y, 4);
+}
+FTTE_NOINLINE static void forward_row_8(int32_t k, const float *x, const float *w,
+                                        const float *bias, float *y) {
+    forward_row_blocks(k, x, w, bias, y, 1);
+}
+
+/* One row (a matrix-vector product): 32 outputs at a time, then 8, then the board's dots. */
+static void forward_row(int32_t k, int32_t count, const float *x, const float *w,
+                        const float *bias, float *y) {
+    int32_t o = 0;
+    for (; o + 32 <= count; o += 32)
+        forward_row_32(k, x, w + (ptrdiff_t)o * k, bias ? bias + o : NULL, y + o);
+    for (; o + 8 <= count; o += 8)
+        forward_row_8(k, x, w + (ptrdiff_t)o * k, bias ? bias + o : NULL, y + o);
+    if (o < count)
+        ftte_rows_forward_row(k, count - o, x, w + (ptrdiff_t)o * k, bias ? bias + o : NULL,
+                              y + o);
+}
+
 void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
                        const float *input, const float *weights, const float *bias,
                        float *output) {
     const int32_t k = in_c;
-    if (rows < 4) { /* a panel would cost as much as the product: the board's dots */
+    if (rows < 4) { /* a panel would cost as much as the product: weights turned in registers */
         for (int32_t r = 0; r < rows; r++)
-            ftte_rows_forward_row(k, slice.count, input + (ptrdiff_t)r * k, weights, bias,
-                                  output + (ptrdiff_t)r * out_c + slice.begin);
+            forward_row(k, slice.count, input + (ptrdiff_t)r * k, weights, bias,
+                        output + (ptrdiff_t)r * out_c + slice.begin);
         return;
     }
     float panel[PANEL_ROWS * TILE_COLUMNS], start[TILE_COLUMNS];
