@@ -868,6 +868,98 @@ static void scatter_tap(const ftte_layer *l, int32_t n, ftte_slice slice, ftte_c
     }
 }
 
+#if FTTE_HOST_TILES
+/* The vector host's stride-1 backward to the input: 8 input channels per vector, from a stack
+ * panel of the slice's weights [o][tap][8 channels] (zeros past the last channel), P = 4 (or 1)
+ * adjacent pixels side by side. Each
+ * gx[p][c] is summed in the board's gather order: from its value in memory, over the taps
+ * whose grad_output pixel is inside (ky, then kx, descending: the window's rows and columns
+ * ascending), and per tap over the slice's output channels ascending. */
+FTTE_INLINE void host_gather_block(const ftte_layer *l, int32_t b, int32_t iy, int32_t ix,
+                                   int32_t count, const float *grad_output, const float *w,
+                                   float *gx, int32_t lanes, const int32_t P) {
+    const ftte_shape in = l->in, out = l->out;
+    const int32_t kh = l->kernel_h, kw = l->kernel_w, top = l->pad_top, left = l->pad_left;
+    const ptrdiff_t len = (ptrdiff_t)kh * kw * 8;
+    vec8 acc[4];
+    for (int32_t p = 0; p < P; p++) load_lanes(&acc[p], gx + (ptrdiff_t)p * in.c, lanes);
+    for (int32_t ky = kh - 1; ky >= 0; ky--) {
+        const int32_t oy = iy + top - ky;
+        if (oy < 0 || oy >= out.h) continue;
+        for (int32_t kx = kw - 1; kx >= 0; kx--) {
+            const int32_t ox = ix + left - kx; /* pixel p's is ox + p */
+            if (ox + P - 1 < 0 || ox >= out.w) continue;
+            const float *g = grad_output + (((ptrdiff_t)b * out.h + oy) * out.w + ox) * out.c;
+            const float *wt = w + (ptrdiff_t)(ky * kw + kx) * 8;
+            if (ox >= 0 && ox + P <= out.w) {
+                for (int32_t o = 0; o < count; o++, g++, wt += len) {
+                    vec8 wv;
+                    load8(&wv, wt);
+                    for (int32_t p = 0; p < P; p++) {
+                        const float u = g[(ptrdiff_t)p * out.c];
+                        const vec8 uv = {u, u, u, u, u, u, u, u};
+                        FTTE_MAC(acc[p], uv, wv);
+                    }
+                }
+            } else { /* some of the P pixels have this tap outside grad_output */
+                for (int32_t o = 0; o < count; o++, g++, wt += len) {
+                    vec8 wv;
+                    load8(&wv, wt);
+                    for (int32_t p = 0; p < P; p++) {
+                        if (ox + p < 0 || ox + p >= out.w) continue;
+                        const float u = g[(ptrdiff_t)p * out.c];
+                        const vec8 uv = {u, u, u, u, u, u, u, u};
+                        FTTE_MAC(acc[p], uv, wv);
+                    }
+                }
+            }
+        }
+    }
+    for (int32_t p = 0; p < P; p++) store_lanes(gx + (ptrdiff_t)p * in.c, &acc[p], lanes);
+}
+
+FTTE_NOINLINE static void host_gather_4(const ftte_layer *l, int32_t b, int32_t iy, int32_t ix,
+                                        int32_t count, const float *grad_output,
+                                        const float *w, float *gx, int32_t lanes) {
+    host_gather_block(l, b, iy, ix, count, grad_output, w, gx, lanes, 4);
+}
+FTTE_NOINLINE static void host_gather_1(const ftte_layer *l, int32_t b, int32_t iy, int32_t ix,
+                                        int32_t count, const float *grad_output,
+                                        const float *w, float *gx, int32_t lanes) {
+    host_gather_block(l, b, iy, ix, count, grad_output, w, gx, lanes, 1);
+}
+
+#define GATHER_PANEL 2048 /* floats: 8 KB of stack */
+
+/* Returns 0, having done nothing, when the panel would not fit. */
+static int host_gather(const ftte_layer *l, int32_t n, ftte_slice slice,
+                       const float *grad_output, const float *weights, float *grad_input) {
+    const ftte_shape in = l->in;
+    const int32_t taps = l->kernel_h * l->kernel_w, len = taps * in.c;
+    if ((int64_t)slice.count * taps * 8 > GATHER_PANEL) return 0;
+    float panel[GATHER_PANEL];
+    for (int32_t c = 0; c < in.c; c += 8) {
+        const int32_t lanes = in.c - c < 8 ? in.c - c : 8;
+        for (int32_t o = 0; o < slice.count; o++)
+            for (int32_t t = 0; t < taps; t++)
+                for (int32_t j = 0; j < 8; j++)
+                    panel[(o * taps + t) * 8 + j] =
+                        j < lanes ? weights[(ptrdiff_t)o * len + t * in.c + c + j] : 0.0f;
+        for (int32_t b = 0; b < n; b++)
+            for (int32_t iy = 0; iy < in.h; iy++)
+                for (int32_t ix = 0; ix < in.w;) {
+                    const int32_t P = in.w - ix >= 4 ? 4 : 1;
+                    float *gx = grad_input + (((ptrdiff_t)b * in.h + iy) * in.w + ix) * in.c + c;
+                    (P == 4 ? host_gather_4 : host_gather_1)(l, b, iy, ix, slice.count,
+                                                             grad_output + slice.begin, panel,
+                                                             gx, lanes);
+                    ix += P;
+                }
+    }
+    return 1;
+}
+#endif
+
 ftte_status ftte_conv_backward_input(const ftte_layer *layer, int32_t op, int32_t n,
                                      ftte_slice slice, const float *grad_output,
                                      const float *weights, float *grad_input, float *scratch) {
@@ -876,6 +968,9 @@ ftte_status ftte_conv_backward_input(const ftte_layer *layer, int32_t op, int32_
     if (grad_output == NULL || weights == NULL || grad_input == NULL || scratch == NULL)
         return FTTE_ERR_ARG;
     if (gathers(layer)) {
+#if FTTE_HOST_TILES
+        if (host_gather(layer, n, slice, grad_output, weights, grad_input)) return FTTE_OK;
+#endif
         gather(layer, n, slice, grad_output, weights, grad_input, scratch);
         return FTTE_OK;
     }

@@ -91,8 +91,8 @@ FTTE_INLINE void load_lanes(vec8 *v, const float *p, int32_t lanes) {
         load8(v, p);
         return;
     }
-    float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    memcpy(part, p, (size_t)lanes * sizeof(float));
+    float part[8];
+    for (int32_t j = 0; j < 8; j++) part[j] = j < lanes ? p[j] : 0.0f;
     load8(v, part);
 }
 
@@ -103,7 +103,7 @@ FTTE_INLINE void store_lanes(float *p, const vec8 *v, int32_t lanes) {
     }
     float part[8];
     store8(part, v);
-    memcpy(p, part, (size_t)lanes * sizeof(float));
+    for (int32_t j = 0; j < lanes; j++) p[j] = part[j];
 }
 
 #endif /* FTTE_HOST_TILES */
