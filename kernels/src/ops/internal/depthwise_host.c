@@ -62,22 +62,49 @@ static geometry geometry_of(const ftte_layer *l) {
     return g;
 }
 
-/* One output pixel's `lanes` channels from c: the bias, then a tap at a time (its window's
- * taps [ky_lo, ky_hi) x [kx_lo, kx_hi)), in a register. */
-FTTE_INLINE void forward_pixel(const geometry *g, const float *x, ptrdiff_t corner,
-                               const float *panel, int32_t stride, const float *bias,
-                               int32_t lanes, const int32_t k[4], float *o) {
-    vec8 acc = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    if (bias) load_lanes(&acc, bias, lanes);
+/* P output pixels' `lanes` channels (pixel p's input window p * sw pixels after the first's,
+ * its output one pixel after): each the bias, then a tap at a time over the window's taps
+ * [ky_lo, ky_hi) x [kx_lo, kx_hi), in a register. P sums side by side hide the adds' latency. */
+FTTE_INLINE void forward_pixels(const geometry *g, const float *x, ptrdiff_t corner,
+                                const float *panel, int32_t stride, const float *bias,
+                                int32_t lanes, const int32_t k[4], float *o, ptrdiff_t o_step,
+                                const int32_t P) {
+    const ptrdiff_t x_step = (ptrdiff_t)g->sw * g->in.c;
+    vec8 acc[4];
+    for (int32_t p = 0; p < P; p++) {
+        const vec8 zero = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        acc[p] = zero;
+        if (bias) load_lanes(&acc[p], bias, lanes);
+    }
     for (int32_t ky = k[0]; ky < k[1]; ky++)
         for (int32_t kx = k[2]; kx < k[3]; kx++) {
-            vec8 xv, wv;
-            load_lanes(&xv, x + corner + ((ptrdiff_t)ky * g->in.w + kx) * g->in.c, lanes);
+            const float *xt = x + corner + ((ptrdiff_t)ky * g->in.w + kx) * g->in.c;
+            vec8 wv;
             load8(&wv, panel + (ky * g->kw + kx) * stride);
-            FTTE_MAC(acc, xv, wv);
+            for (int32_t p = 0; p < P; p++) {
+                vec8 xv;
+                load_lanes(&xv, xt + p * x_step, lanes);
+                FTTE_MAC(acc[p], xv, wv);
+            }
         }
-    store_lanes(o, &acc, lanes);
+    for (int32_t p = 0; p < P; p++) store_lanes(o + p * o_step, &acc[p], lanes);
 }
+
+#define FORWARD_PIXELS(P)                                                                      \
+    FTTE_NOINLINE static void forward_##P(const geometry *g, const float *x, ptrdiff_t corner,  \
+                                          const float *panel, int32_t stride,                  \
+                                          const float *bias, int32_t count, const int32_t k[4], \
+                                          float *o) {                                          \
+        int32_t j = 0;                                                                         \
+        for (; j + 8 <= count; j += 8)                                                         \
+            forward_pixels(g, x + j, corner, panel + j, stride, bias ? bias + j : 0, 8, k,     \
+                           o + j, g->out.c, P);                                                \
+        if (j < count)                                                                         \
+            forward_pixels(g, x + j, corner, panel + j, stride, bias ? bias + j : 0,           \
+                           count - j, k, o + j, g->out.c, P);                                  \
+    }
+FORWARD_PIXELS(4) FORWARD_PIXELS(1)
+#undef FORWARD_PIXELS
 
 int ftte_dw_host_forward(const ftte_layer *l, int32_t n, ftte_slice s, const float *input,
                          const float *weights, const float *bias, float *output) {
@@ -85,25 +112,21 @@ int ftte_dw_host_forward(const ftte_layer *l, int32_t n, ftte_slice s, const flo
     const int32_t stride = turn(l, s, weights, panel);
     if (!stride) return 0;
     const geometry g = geometry_of(l);
-    const int32_t count = s.count;
     for (int32_t b = 0; b < n; b++)
         for (int32_t oy = 0; oy < g.out.h; oy++) {
             const int32_t y = oy * g.sh - g.top;
             int32_t k[4];
             ftte_conv_taps(y, g.kh, g.in.h, &k[0], &k[1]);
-            for (int32_t ox = 0; ox < g.out.w; ox++) {
+            for (int32_t ox = 0; ox < g.out.w;) {
                 const int32_t x = ox * g.sw - g.left;
+                /* 4 pixels whose windows are all inside along x, or one */
+                const int P = ox + 4 <= g.out.w && x >= 0 && x + 3 * g.sw + g.kw <= g.in.w ? 4 : 1;
                 ftte_conv_taps(x, g.kw, g.in.w, &k[2], &k[3]);
-                float *o = output + at(g.out, b, oy, ox, s);
                 /* the window's corner, maybe in the padding: only taps inside are read */
                 const ptrdiff_t corner = at(g.in, b, y, x, s);
-                int32_t j = 0;
-                for (; j + 8 <= count; j += 8)
-                    forward_pixel(&g, input + j, corner, panel + j, stride, bias ? bias + j : 0,
-                                  8, k, o + j);
-                if (j < count)
-                    forward_pixel(&g, input + j, corner, panel + j, stride, bias ? bias + j : 0,
-                                  count - j, k, o + j);
+                (P == 4 ? forward_4 : forward_1)(&g, input, corner, panel, stride, bias, s.count,
+                                                 k, output + at(g.out, b, oy, ox, s));
+                ox += P;
             }
         }
     return 1;
