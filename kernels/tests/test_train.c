@@ -159,6 +159,42 @@ static void test_gradient_matches_finite_difference(void) {
     free(arena);
 }
 
+/* Steps of one sample without gradients asked for (where a host steps a full dense layer in
+ * place) leave the same parameters as steps that copy the gradients out. */
+static void test_step_without_grads_equals_step_with_them(void) {
+    build_model();
+    float x[BATCH * IN];
+    int32_t y[BATCH];
+    make_batch(x, y);
+    ftte_layer_update u[5] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    spec_full(u);
+    ftte_train_config config = {&model, u, BATCH, 0};
+    ftte_plan plan;
+    FTTE_CHECK(ftte_plan_train(&config, &plan) == FTTE_OK);
+    const int32_t total = plan.memory.total;
+    float *plain = (float *)malloc((size_t)total), *copied = (float *)malloc((size_t)total);
+    float grad_conv[4 * 18], grad_conv_b[4], grad_dense[5 * 36], grad_dense_b[5];
+    ftte_param_grads grads[5] = {{grad_conv, grad_conv_b}, {0, 0}, {0, 0}, {0, 0},
+                                 {grad_dense, grad_dense_b}};
+    ftte_sgd_params sgd = {0.3f, 0.0f};
+    FTTE_CHECK(ftte_train_init(&plan, plain, total) == FTTE_OK);
+    FTTE_CHECK(ftte_train_init(&plan, copied, total) == FTTE_OK);
+    for (int step = 0; step < 3 * BATCH; step++) {
+        const int32_t k = step % BATCH;
+        float a = 0.0f, b = 1.0f;
+        FTTE_CHECK(ftte_train_step(&plan, plain, total, sgd, x + k * IN, y + k, 1, &a, 0) ==
+                   FTTE_OK);
+        FTTE_CHECK(ftte_train_step(&plan, copied, total, sgd, x + k * IN, y + k, 1, &b, grads) ==
+                   FTTE_OK);
+        FTTE_CHECK(a == b);
+    }
+    int32_t same = 1;
+    for (int32_t i = 0; i < plan.memory.params_ram / 4; i++) same &= plain[i] == copied[i];
+    FTTE_CHECK(same);
+    free(plain);
+    free(copied);
+}
+
 static void test_errors_leave_state_unchanged(void) {
     build_model();
     float x[BATCH * IN];
@@ -236,4 +272,5 @@ static void test_forward_plan(void) {
 
 FTTE_TEST_MAIN(test_plan_equals_high_water_mark, test_sparse_memory_is_smaller,
                test_training_reduces_loss, test_gradient_matches_finite_difference,
+               test_step_without_grads_equals_step_with_them,
                test_errors_leave_state_unchanged, test_invalid_specs_and_models, test_forward_plan)
