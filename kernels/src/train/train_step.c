@@ -2,7 +2,7 @@
  * gradients, all in the buffers of a training plan. */
 #include "train_internal.h"
 
-#include "internal/ftte_mac.h"
+#include "../ops/internal/ftte_mac.h"
 
 static float *at(unsigned char *arena, int32_t offset) {
     return (float *)(void *)(arena + offset);
