@@ -5,7 +5,7 @@ sets and models (MNIST-1D with a 1-D CNN; the synthetic accelerometer set with a
 Dirichlet(0.5) label skew, three seeds each. Every arm of a fleet starts from the same
 pretrained model (host full backprop on its 10% share: 40 epochs, SGD lr 0.02, momentum 0.9).
 FTTE trains the w* with the most importance per byte whose arena fits M_min = 20% of full
-backprop's training arena (what ftte.bench.memory and the zoo use); the importance is the mean
+backprop's training arena (`--budget`) (what ftte.bench.memory and the zoo use); the importance is the mean
 squared per-sample gradient on 256 samples of the host's share, as `ftte run` measures it
 (docs/selection.md). Server learning rate 0.5, K = max(10, boards / 10) (FedBuff: the same K).
 FedAvg (10% of the boards per round), FedBuff and FedAsync train the full model with full
@@ -58,6 +58,7 @@ class Setting:
     boards: int
     stragglers: float
     seed: int
+    budget: float = BUDGET_FRACTION  # M_min as a fraction of full backprop's arena
 
     @property
     def key(self) -> tuple:
@@ -74,7 +75,7 @@ def sim_config(setting: Setting, updates_per_board: int, rounds: int):
     model, _ = load_model(spec["model"], setting.seed)
     batch = 1
     full = plan_memory(model, UpdateSpec.full(model), batch).total
-    budget = int(BUDGET_FRACTION * full)
+    budget = int(setting.budget * full)
     k = max(10, setting.boards // 10)
     return SimConfig(model=spec["model"], data=spec["data"], samples=spec["samples"], boards=setting.boards,
                      partition="dirichlet", alpha=0.5, server_share=0.1, start="pretrained", start_epochs=40,
@@ -286,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates-per-board", type=int, default=60,
                         help="FTTE's run: this many accepted updates per board (default 60)")
     parser.add_argument("--rounds", type=int, default=30, help="FedAvg rounds (default 30)")
+    parser.add_argument("--budget", type=float, default=BUDGET_FRACTION,
+                        help="M_min as a fraction of full backprop's arena (default 0.20)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes")
     parser.add_argument("--speed-boards", type=int, default=500)
     parser.add_argument("--speed-updates", type=int, default=5000)
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     data: dict = {"command": command}
 
     if not args.no_grid:
-        settings = [Setting(d, int(b), float(s), int(seed)) for d in args.sets.split(",")
+        settings = [Setting(d, int(b), float(s), int(seed), args.budget) for d in args.sets.split(",")
                     for b in args.boards.split(",") for s in args.stragglers.split(",") for seed in args.seeds.split(",")]
         work = [(s, args.updates_per_board, args.rounds) for s in settings]
         print(f"{len(settings)} fleets x 4 strategies on {args.jobs} process(es)...", flush=True)
