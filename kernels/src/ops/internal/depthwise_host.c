@@ -132,12 +132,81 @@ int ftte_dw_host_forward(const ftte_layer *l, int32_t n, ftte_slice s, const flo
     return 1;
 }
 
+/* Stride 1: P input pixels' `lanes` channels, each from its value in memory plus its taps
+ * [k[0], k[1]) x [k[2], k[3]) ascending (the order of the tap-by-tap loop below), whose
+ * gradient pixel is (iy + top - ky, ix + p + left - kx), in registers. */
+FTTE_INLINE void backward_pixels(const geometry *g, const float *go, ptrdiff_t sample,
+                                 int32_t iy, int32_t ix, const float *panel, int32_t stride,
+                                 int32_t lanes, const int32_t k[4], float *gi, const int32_t P) {
+    vec8 acc[4];
+    for (int32_t p = 0; p < P; p++) load_lanes(&acc[p], gi + (ptrdiff_t)p * g->in.c, lanes);
+    for (int32_t ky = k[0]; ky < k[1]; ky++)
+        for (int32_t kx = k[2]; kx < k[3]; kx++) {
+            const float *gp = go + sample +
+                              ((ptrdiff_t)(iy + g->top - ky) * g->out.w + ix + g->left - kx) *
+                                  g->out.c;
+            vec8 wv;
+            load8(&wv, panel + (ky * g->kw + kx) * stride);
+            for (int32_t p = 0; p < P; p++) {
+                vec8 gv;
+                load_lanes(&gv, gp + (ptrdiff_t)p * g->out.c, lanes);
+                FTTE_MAC(acc[p], gv, wv);
+            }
+        }
+    for (int32_t p = 0; p < P; p++) store_lanes(gi + (ptrdiff_t)p * g->in.c, &acc[p], lanes);
+}
+
+#define BACKWARD_PIXELS(P)                                                                     \
+    FTTE_NOINLINE static void backward_##P(const geometry *g, const float *go, ptrdiff_t sample, \
+                                           int32_t iy, int32_t ix, const float *panel,         \
+                                           int32_t stride, int32_t count, const int32_t k[4],  \
+                                           float *gi) {                                        \
+        int32_t j = 0;                                                                         \
+        for (; j + 8 <= count; j += 8)                                                         \
+            backward_pixels(g, go + j, sample, iy, ix, panel + j, stride, 8, k, gi + j, P);    \
+        if (j < count)                                                                         \
+            backward_pixels(g, go + j, sample, iy, ix, panel + j, stride, count - j, k, gi + j, \
+                            P);                                                                \
+    }
+BACKWARD_PIXELS(4) BACKWARD_PIXELS(1)
+#undef BACKWARD_PIXELS
+
+/* Stride 1, input pixel by input pixel (4 side by side where all their taps along x land
+ * inside grad_output). */
+static void backward_input_s1(const ftte_layer *l, int32_t n, ftte_slice s,
+                              const float *grad_output, const float *panel, int32_t stride,
+                              float *grad_input) {
+    const geometry g = geometry_of(l);
+    const ftte_slice none = {0, 0};
+    for (int32_t b = 0; b < n; b++)
+        for (int32_t iy = 0; iy < g.in.h; iy++) {
+            int32_t k[4]; /* taps with 0 <= iy + top - ky < out.h, and so along x */
+            k[0] = iy + g.top - g.out.h + 1 > 0 ? iy + g.top - g.out.h + 1 : 0;
+            k[1] = iy + g.top + 1 < g.kh ? iy + g.top + 1 : g.kh;
+            for (int32_t ix = 0; ix < g.in.w;) {
+                const int32_t x = ix + g.left; /* the gradient column of tap kx: x - kx */
+                const int P = ix + 4 <= g.in.w && x - (g.kw - 1) >= 0 && x + 3 < g.out.w ? 4 : 1;
+                k[2] = x - g.out.w + 1 > 0 ? x - g.out.w + 1 : 0;
+                k[3] = x + 1 < g.kw ? x + 1 : g.kw;
+                (P == 4 ? backward_4 : backward_1)(&g, grad_output + s.begin,
+                                                   at(g.out, b, 0, 0, none), iy, ix, panel,
+                                                   stride, s.count, k,
+                                                   grad_input + at(g.in, b, iy, ix, s));
+                ix += P;
+            }
+        }
+}
+
 int ftte_dw_host_backward_input(const ftte_layer *l, int32_t n, ftte_slice s,
                                 const float *grad_output, const float *weights,
                                 float *grad_input) {
     float panel[PANEL_FLOATS];
     const int32_t stride = turn(l, s, weights, panel);
     if (!stride) return 0;
+    if (l->stride_h == 1 && l->stride_w == 1) {
+        backward_input_s1(l, n, s, grad_output, panel, stride, grad_input);
+        return 1;
+    }
     const ftte_shape in = l->in, out = l->out;
     const int32_t kh = l->kernel_h, kw = l->kernel_w, sh = l->stride_h, sw = l->stride_w;
     const int32_t top = l->pad_top, left = l->pad_left, count = s.count;
