@@ -17,7 +17,9 @@ import pytest
 
 from ftte.aggregation import FedAvg, FedAvgConfig, FTTE, FTTEConfig, ParameterIndex, flat_parameters
 from ftte.cli import main
-from ftte.coordinator import Board, BoardInfo, Coordinator, Evaluator, Hyper, InProcessBoard, Result, StopRule, Task
+from ftte.coordinator import (
+    Board, BoardInfo, Coordinator, Evaluator, Hyper, InProcessBoard, Result, StopRule, Task, Trainable,
+)
 from ftte.coordinator.session import open_run
 from ftte.fleet import load_config, parse_config
 from ftte.model import UpdateSpec
@@ -123,12 +125,13 @@ def test_wall_time_stops_the_run(tmp_path):
     assert summary.reason == "max_seconds" and 0.3 <= summary.seconds < 2
 
 
-async def drive(boards: list[Board], strategy, stop: StopRule, **kwargs):
+async def drive(boards: list[Board], strategy, stop: StopRule, arena_bytes: int = 0, **kwargs):
     model = reference_model("digits_mlp").build(0)
     spec = UpdateSpec.full(model)
     data = reference_model("digits_mlp").data()
-    coordinator = Coordinator(strategy, spec, ParameterIndex.of(model).indices(spec), Hyper(batch=8),
-                              evaluate=Evaluator(model, data.x_test, data.y_test), stop=stop, **kwargs)
+    trainable = Trainable(spec, ParameterIndex.of(model).indices(spec), arena_bytes)
+    coordinator = Coordinator(strategy, trainable, Hyper(batch=8), evaluate=Evaluator(model, data.x_test, data.y_test),
+                              stop=stop, **kwargs)
     return await coordinator.run(boards)
 
 

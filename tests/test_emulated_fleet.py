@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ftte.aggregation import FedAvg, FedAvgConfig, ParameterIndex, flat_parameters
-from ftte.coordinator import Coordinator, Evaluator, Hyper, StopRule
+from ftte.coordinator import Coordinator, Evaluator, Hyper, StopRule, Trainable
 from ftte.coordinator.session import open_run
 from ftte.fleet import parse_config
 from ftte.fleet.select import choose_spec, usable_budget
@@ -63,10 +63,9 @@ def test_a_mixed_fleet_trains_the_update_that_fits_its_smallest_board():
             assert selection.memory.total <= 0.9 * 16 * 1024 < 0.9 * 64 * 1024
             index = ParameterIndex.of(model).indices(selection.spec)
             strategy = FedAvg(flat_parameters(model), FedAvgConfig(fraction=1.0, min_available=3))
-            coordinator = Coordinator(strategy, selection.spec, index,
+            coordinator = Coordinator(strategy, Trainable(selection.spec, index, selection.memory.total),
                                       hyper, evaluate=Evaluator(model, data.x_test, data.y_test),
-                                      stop=StopRule(max_versions=3), task_timeout=20.0, log=events.append,
-                                      arena_bytes=selection.memory.total)
+                                      stop=StopRule(max_versions=3), task_timeout=20.0, log=events.append)
             return selection, await coordinator.run(boards)
 
     selection, summary = asyncio.run(main())

@@ -157,8 +157,8 @@ def test_late_updates_of_the_old_w_star_keep_only_the_new_w_star(tmp_path):
     small = Scripted("small", 8192, seconds=0.02)
     store = RunStore(tmp_path / "run.sqlite")
     log: list[dict] = []
-    coordinator = Coordinator(strategy, full, index.indices(full), Hyper(batch=8), stop=StopRule(max_versions=20),
-                              arena_bytes=plan_memory(model, full, 8, False).total, selector=selector, label="full",
+    trainable = Trainable(full, index.indices(full), plan_memory(model, full, 8, False).total, "full")
+    coordinator = Coordinator(strategy, trainable, Hyper(batch=8), stop=StopRule(max_versions=20), selector=selector,
                               store=store, log=log.append)
 
     async def main():

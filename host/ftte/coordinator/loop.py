@@ -23,7 +23,6 @@ from ftte.aggregation import Advance, Assignment, Outcome, Strategy, Update, Wai
 from ftte.coordinator.board import Board, BoardInfo, Hyper, Result, Task
 from ftte.coordinator.metrics import Evaluation
 from ftte.coordinator.trainable import Selector, Trainable
-from ftte.model import UpdateSpec
 from ftte.store import RunStore, SelectionRecord
 
 
@@ -54,14 +53,13 @@ class Summary:
 
 
 class Coordinator:
-    def __init__(self, strategy: Strategy, spec: UpdateSpec, indices: np.ndarray, hyper: Hyper, *,
+    def __init__(self, strategy: Strategy, trainable: Trainable, hyper: Hyper, *,
                  evaluate: Callable[[np.ndarray], Evaluation] | None = None, stop: StopRule = StopRule(),
                  task_timeout: float = 30.0, eval_every: int = 1, store: RunStore | None = None,
-                 log: Callable[[dict], None] | None = None, arena_bytes: int = 0,
-                 next_task_id: int = 1, elapsed: float = 0.0, selector: Selector | None = None,
-                 label: str = "", budget: int = 0, generation: int = 0, refresh_every: int | None = None):
+                 log: Callable[[dict], None] | None = None, next_task_id: int = 1, elapsed: float = 0.0,
+                 selector: Selector | None = None, generation: int = 0, refresh_every: int | None = None):
         self.strategy, self.hyper = strategy, hyper
-        self.trainable = Trainable(spec, np.asarray(indices, np.int64), arena_bytes, label, budget)
+        self.trainable = trainable  # w*: what every board trains (nested tiers: at least)
         self.generation = generation  # counts the selections of w* (a resumed run goes on counting)
         self.selector = selector      # None: w* never changes, a board with too little RAM is refused
         self.evaluate, self.stop, self.store = evaluate, stop, store

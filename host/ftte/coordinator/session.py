@@ -119,13 +119,10 @@ def _open(config: RunConfig, store: RunStore, resume: bool, sinks: Sequence[Sink
     log = MetricsLog(config.output_dir / "metrics.jsonl", store, tuple(sinks))
     stop = StopRule(config.stop.max_versions, config.stop.target_accuracy, config.stop.max_seconds)
     trainable = Trainable.of(model, selection)
-    coordinator = Coordinator(strategy, trainable.spec, trainable.indices,
-                              Hyper(t.lr, t.local_steps, t.batch, t.momentum),
+    coordinator = Coordinator(strategy, trainable, Hyper(t.lr, t.local_steps, t.batch, t.momentum),
                               evaluate=evaluator, stop=stop, task_timeout=config.run.task_timeout,
                               eval_every=config.run.eval_every, store=store, log=log,
-                              arena_bytes=trainable.arena_bytes, next_task_id=store.max_task_id() + 1,
-                              elapsed=store.elapsed(), selector=selector, label=trainable.label,
-                              budget=trainable.budget,
+                              next_task_id=store.max_task_id() + 1, elapsed=store.elapsed(), selector=selector,
                               refresh_every=config.budget.refresh_every if config.budget.tiers else None,
                               generation=len(store.selections()) - 1)
     log({"event": "start", "session": session, "resumed": resume, "version": strategy.version,

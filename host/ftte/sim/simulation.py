@@ -27,7 +27,7 @@ import numpy as np
 from ftte.aggregation import (
     STRATEGIES, FedAsyncConfig, FedAvgConfig, FedBuffConfig, FTTEConfig, ParameterIndex, flat_parameters,
 )
-from ftte.coordinator import Coordinator, Evaluator, Hyper, StopRule
+from ftte.coordinator import Coordinator, Evaluator, Hyper, StopRule, Trainable
 from ftte.data import Dataset
 from ftte.fleet.partition import partition
 from ftte.fleet.select import calibrate, choose_spec, usable_budget
@@ -322,9 +322,10 @@ class Fleet:
         fits = memory.total <= self.budget
         backend = self.backend()
         boards = self.boards(backend, check_ram=fits)
-        coordinator = Coordinator(strategy, spec, indices, Hyper(c.lr, c.local_steps, c.batch, c.momentum),
+        trainable = Trainable(spec, indices, memory.total if fits else 0)
+        coordinator = Coordinator(strategy, trainable, Hyper(c.lr, c.local_steps, c.batch, c.momentum),
                                   evaluate=self.evaluator, stop=stop, task_timeout=math.inf,
-                                  eval_every=eval_every, log=log, arena_bytes=memory.total if fits else 0)
+                                  eval_every=eval_every, log=log)
         wall = time.perf_counter()
         try:
             summary = run_virtual(coordinator.run(boards))
