@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from ftte.model import Model, UpdateSpec  # noqa: E402
+from ftte.model import UpdateSpec  # noqa: E402
 from ftte.model.layers import Layer  # noqa: E402
 
 try:  # must happen before the TF runtime starts; harmless to skip if it already has

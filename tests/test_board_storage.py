@@ -24,7 +24,7 @@ import pytest
 from ftte.aggregation import ParameterIndex, flat_parameters
 from ftte.coordinator.board import Hyper, Task
 from ftte.link import LinkTimings, SerialBoard, describe_hello
-from ftte.link.native import NativeBoardProcess, build_native_board
+from ftte.link.native import NativeBoardProcess
 from ftte.model import LayerUpdate, Model, UpdateSpec
 from ftte.native import lib
 from ftte.wire import crc32
@@ -38,11 +38,6 @@ pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None
 
 PERSIST, WEIGHTS = lib.FTTE_WIRE_CAP_PERSIST, lib.FTTE_WIRE_CAP_WEIGHTS
 HEAD = 24  # FTTE_BOARD_STORED_HEAD_BYTES
-
-
-@pytest.fixture(scope="module")
-def binary() -> Path:
-    return build_native_board()
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ import pytest
 from ftte.aggregation import ParameterIndex, flat_parameters, mean_square
 from ftte.coordinator.board import BoardError, Hyper, Task
 from ftte.link import BoardLink, BoardRefused, LinkLost, LinkTimings, SerialBoard, selection_of
-from ftte.link.native import NativeBoardProcess, build_native_board
+from ftte.link.native import NativeBoardProcess
 from ftte.model import LayerUpdate, Model, UpdateSpec
 from ftte.model.io import c_source, layout_hash
 from ftte.wire import (Ack, BoardState, Busy, Data, DataChunk, DataHeader, Error, Hello, HelloRequest,
@@ -50,11 +50,6 @@ pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None
 
 
 # ---- fixtures and helpers -------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def binary() -> Path:
-    return build_native_board()
-
 
 @pytest.fixture(scope="module")
 def model() -> Model:

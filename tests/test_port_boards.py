@@ -27,15 +27,9 @@ import pytest
 from ftte.cli import main as ftte_main
 from ftte.coordinator.session import open_run
 from ftte.fleet import load_config
-from ftte.link.native import build_native_board
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None and
                                 not os.environ.get("FTTE_NATIVE_BOARD"), reason="no C compiler")
-
-
-@pytest.fixture(scope="module")
-def binary() -> Path:
-    return build_native_board()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from ftte.aggregation import ParameterIndex, flat_parameters
 from ftte.cli import main as ftte_main
 from ftte.coordinator.board import Hyper, Task
 from ftte.link import BoardLink, LinkTimeout, LinkTimings, SerialBoard
-from ftte.link.native import NativeBoardProcess, build_native_board
+from ftte.link.native import NativeBoardProcess
 from ftte.model import LayerUpdate, UpdateSpec
 from ftte.transport import SerialTransport
 from ftte.transport import serial as serial_transport
@@ -38,11 +38,6 @@ from ftte.zoo import reference_model
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None and
                                 not os.environ.get("FTTE_NATIVE_BOARD"), reason="no C compiler")
-
-
-@pytest.fixture(scope="module")
-def binary() -> Path:
-    return build_native_board()
 
 
 @pytest.fixture(scope="module")

@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python -m ftte.bench.paper " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = [f"# FTTE paper benchmark (simulated)", "", f"Command: `{command.strip()}`", "", __doc__.split("\n\n", 1)[1]]
+    report = ["# FTTE paper benchmark (simulated)", "", f"Command: `{command.strip()}`", "", __doc__.split("\n\n", 1)[1]]
     data: dict = {"command": command}
 
     if not args.no_grid:

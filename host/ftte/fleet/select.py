@@ -19,7 +19,7 @@ from ftte.model import LayerUpdate, Model, UpdateSpec
 from ftte.selection import (
     Importance, calibration_importance, select_by_importance, select_sparse_update,
 )
-from ftte.selection.revisit import usable as usable_budget  # min(RAM) * (1 - margin): one rule everywhere
+from ftte.selection.revisit import usable as usable_budget  # noqa: F401 - re-exported: min(RAM) * (1 - margin)
 from ftte.train import MemoryPlan, plan_memory
 
 
