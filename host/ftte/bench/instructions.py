@@ -434,34 +434,40 @@ class Emulator:
         raise BenchError(f"no case {kernel} {direction} batch {batch} in bench_cases")
 
     # Running ------------------------------------------------------------------------------
+    def _call(self) -> tuple[tuple[int, int, int, int], int, int]:
+        """How to call bench_run: the (stack pointer, return address, first argument and result,
+        program counter) registers, where to start and what to return to (Thumb: bit 0 set)."""
+        from unicorn.arm_const import UC_ARM_REG_LR, UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_SP
+        return (UC_ARM_REG_SP, UC_ARM_REG_LR, UC_ARM_REG_R0, UC_ARM_REG_PC), self.entry | 1, self.halt | 1
+
     def run(self, case: Case, inputs: dict[str, np.ndarray]) -> Run:
         """Writes every buffer of `inputs`, calls bench_run(case.index) once and returns the
         kernel's status, its per-address instruction counts and its result buffer."""
         from unicorn import UcError
-        from unicorn.arm_const import UC_ARM_REG_LR, UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_SP
 
         for role, values in inputs.items():
             self.write_floats(BUFFERS[role], values)
         st = self._state = _Counting()
         st.entry = self.fw.address(case.function)
         uc = self.uc
-        uc.reg_write(UC_ARM_REG_SP, self.stack_top)
-        uc.reg_write(UC_ARM_REG_LR, self.halt | 1)
-        uc.reg_write(UC_ARM_REG_R0, case.index)
+        (sp, link, arg, pc_reg), start, back = self._call()
+        uc.reg_write(sp, self.stack_top)
+        uc.reg_write(link, back)
+        uc.reg_write(arg, case.index)
         try:
-            uc.emu_start(self.entry | 1, self.halt, count=MAX_INSTRUCTIONS)
+            uc.emu_start(start, self.halt, count=MAX_INSTRUCTIONS)
         except UcError as error:
-            pc = uc.reg_read(UC_ARM_REG_PC)
+            pc = uc.reg_read(pc_reg)
             raise BenchError(f"{case.function}: emulation failed at 0x{pc:08x} "
                              f"({self.fw.function_at(pc)}): {error}") from error
-        pc = uc.reg_read(UC_ARM_REG_PC)
+        pc = uc.reg_read(pc_reg)
         if pc != self.halt:
             raise BenchError(f"{case.function}: bench_run did not return within "
                              f"{MAX_INSTRUCTIONS} instructions (stopped at 0x{pc:08x})")
         if st.entered != 1 or st.active:
             raise BenchError(f"{case.function}: entered {st.entered} times, "
                              f"{'still' if st.active else 'not'} active at the end")
-        status = int(np.int32(np.uint32(uc.reg_read(UC_ARM_REG_R0))))
+        status = int(np.int32(np.uint32(uc.reg_read(arg))))
         role = RESULT[case.direction]
         result = self.read_floats(BUFFERS[role], case.sizes()[role])
         return Run(case=case, status=status, pcs=Counter(st.pcs), result=result)

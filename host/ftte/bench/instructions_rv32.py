@@ -18,13 +18,10 @@ import datetime
 import shutil
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from ftte.bench import instructions as m4
-from ftte.bench.instructions import BUFFERS, MAX_INSTRUCTIONS, RESULT, BenchError, Case, Firmware, Run
+from ftte.bench.instructions import BenchError, Case, Firmware, Run
 
 TARGET = "rv32imc"
 
@@ -78,35 +75,9 @@ class Emulator(m4.Emulator):
             st.ret = uc.reg_read(UC_RISCV_REG_RA)
             st.pcs[address] = st.pcs.get(address, 0) + 1
 
-    def run(self, case: Case, inputs: dict[str, np.ndarray]) -> Run:
-        from unicorn import UcError
+    def _call(self) -> tuple[tuple[int, int, int, int], int, int]:
         from unicorn.riscv_const import UC_RISCV_REG_A0, UC_RISCV_REG_PC, UC_RISCV_REG_RA, UC_RISCV_REG_SP
-
-        for role, values in inputs.items():
-            self.write_floats(BUFFERS[role], values)
-        st = self._state = m4._Counting()
-        st.entry = self.fw.address(case.function)
-        uc = self.uc
-        uc.reg_write(UC_RISCV_REG_SP, self.stack_top)
-        uc.reg_write(UC_RISCV_REG_RA, self.halt)
-        uc.reg_write(UC_RISCV_REG_A0, case.index)
-        try:
-            uc.emu_start(self.entry, self.halt, count=MAX_INSTRUCTIONS)
-        except UcError as error:
-            pc = uc.reg_read(UC_RISCV_REG_PC)
-            raise BenchError(f"{case.function}: emulation failed at 0x{pc:08x} "
-                             f"({self.fw.function_at(pc)}): {error}") from error
-        pc = uc.reg_read(UC_RISCV_REG_PC)
-        if pc != self.halt:
-            raise BenchError(f"{case.function}: bench_run did not return within {MAX_INSTRUCTIONS} "
-                             f"instructions (stopped at 0x{pc:08x})")
-        if st.entered != 1 or st.active:
-            raise BenchError(f"{case.function}: entered {st.entered} times, "
-                             f"{'still' if st.active else 'not'} active at the end")
-        status = int(np.int32(np.uint32(uc.reg_read(UC_RISCV_REG_A0))))
-        role = RESULT[case.direction]
-        return Run(case=case, status=status, pcs=Counter(st.pcs),
-                   result=self.read_floats(BUFFERS[role], case.sizes()[role]))
+        return (UC_RISCV_REG_SP, UC_RISCV_REG_RA, UC_RISCV_REG_A0, UC_RISCV_REG_PC), self.entry, self.halt
 
 
 def save_for_simulator(runs: list[Run], fw: Firmware, path: Path | None = None) -> Path:

@@ -378,13 +378,17 @@ def _board(raw: Any, number: int, source: str) -> BoardGroup:
     return group
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Reads and checks a fleet.toml."""
-    path = Path(path)
+def read_toml(path: Path) -> dict:
+    """A TOML file's tables, or a ConfigError naming the file (missing, or not TOML)."""
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    return parse_config(raw, path.resolve().parent, str(path))
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Reads and checks a fleet.toml."""
+    path = Path(path)
+    return parse_config(read_toml(path), path.resolve().parent, str(path))

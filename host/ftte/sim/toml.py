@@ -17,16 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import sys
 from pathlib import Path
 
-from ftte.fleet.config import ConfigError, parse_ram
+from ftte.fleet.config import ConfigError, parse_ram, read_toml
 from ftte.sim.simulation import Arm, SimConfig
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def parse_sim_config(raw: dict, base: SimConfig | None = None, source: str = "<config>") -> SimConfig:
@@ -57,10 +51,4 @@ def parse_sim_config(raw: dict, base: SimConfig | None = None, source: str = "<c
 
 def load_sim_config(path: str | Path, base: SimConfig | None = None) -> SimConfig:
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    return parse_sim_config(raw, base, str(path))
+    return parse_sim_config(read_toml(path), base, str(path))
