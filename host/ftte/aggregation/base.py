@@ -42,6 +42,7 @@ class Strategy(ABC):
             raise ValueError(f"version must be >= 0, got {version}")
         self._version = int(version)
         self._boards: set[BoardId] = set(boards)
+        self._checked: np.ndarray | None = None  # the last index array that passed validation
 
     # ---------------------------------------------------------------- what anyone may read
 
@@ -97,10 +98,12 @@ class Strategy(ABC):
 
     def on_update(self, update: Update) -> Outcome:
         """Validate, then accept (maybe advancing the version) or refuse without side effects."""
-        problem = check_update(update, self.size, self._boards, self._version) or self._check(update)
+        problem = check_update(update, self.size, self._boards, self._version, self._checked) or self._check(update)
         if problem is not None:
             return Outcome(False, self._version, problem[0], problem[1])
-        return self._accept(update.normalised())
+        update = update.normalised()
+        self._checked = update.indices  # the next update of the same w* carries this array again
+        return self._accept(update)
 
     def _assign(self, board_id: BoardId) -> Assignment | Wait:
         """Asynchronous default: always the current global model."""

@@ -29,6 +29,14 @@ def frozen_copy(array, dtype) -> np.ndarray:
     return frozen(np.array(array, dtype=dtype, copy=True))
 
 
+def kept_frozen(array, dtype) -> np.ndarray:
+    """`array` itself when it already is a read-only 1-D array of `dtype` (the coordinator's own
+    index arrays, `ParameterIndex.indices`: shared, never copied per update), else a frozen copy."""
+    if isinstance(array, np.ndarray) and array.dtype == dtype and array.ndim == 1 and not array.flags.writeable:
+        return array
+    return frozen_copy(array, dtype)
+
+
 class Reason(str, Enum):
     """Why an update was refused. The values are stable strings, fit for logs and a database."""
 
@@ -70,14 +78,14 @@ class Update:
         variance filled in, plain Python scalars (so state() is easy to persist)."""
         delta = frozen_copy(self.delta, np.float32)
         variance = self.variance if self.variance is not None else mean_square(delta)
-        return Update(self.board_id, int(self.base_version), frozen_copy(self.indices, np.int64), delta,
+        return Update(self.board_id, int(self.base_version), kept_frozen(self.indices, np.int64), delta,
                       int(self.samples), float(variance), None if self.task_id is None else int(self.task_id))
 
 
 def mean_square(delta: np.ndarray) -> float:
     """The default variance statistic: mean of the squared deltas (what the firmware reports)."""
-    squares = np.square(np.asarray(delta, np.float64))
-    return float(np.add.reduce(squares) / squares.size) if squares.size else 0.0  # np.mean's sum, less overhead
+    values = np.asarray(delta, np.float64).ravel()
+    return float(np.dot(values, values) / values.size) if values.size else 0.0  # one pass, no temporary
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ftte.aggregation.core import frozen
 from ftte.model.model import Model
 from ftte.model.spec import LayerUpdate, UpdateSpec
 
@@ -52,11 +53,12 @@ class ParameterIndex:
         return ParameterIndex(tuple(slots), offset)
 
     def indices(self, spec: UpdateSpec) -> np.ndarray:
-        """Flat positions of the parameters `spec` trains, increasing (int64)."""
+        """Flat positions of the parameters `spec` trains, increasing (int64, read-only: updates
+        carry this very array, and strategies keep it without a copy)."""
         if len(spec.layers) != len(self.slots):
             raise ValueError(f"update spec has {len(spec.layers)} layers, the model {len(self.slots)}")
         parts = [self._layer(i, slot, u) for i, (slot, u) in enumerate(zip(self.slots, spec.layers))]
-        return np.concatenate([np.zeros(0, np.int64), *parts])
+        return frozen(np.concatenate([np.zeros(0, np.int64), *parts]))
 
     def mask(self, spec: UpdateSpec) -> np.ndarray:
         """The same selection as a boolean mask over the flat vector."""

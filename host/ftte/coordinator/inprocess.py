@@ -107,7 +107,7 @@ class InProcessBoard:
             loss = trainer.step(self._x[batch], self._y[batch], hyper.lr, hyper.momentum)
             loss_before = loss if step == 0 else loss_before
             samples += len(batch)
-        loss_after = cross_entropy(trainer.forward(self._x[batch]), self._y[batch])
+        loss_after = trainer.loss(self._x[batch], self._y[batch])
         trainer.export()
         delta = flat_parameters(self._model)[indices] - values
         return Result(task.task_id, task.version, delta, samples, loss_before, loss_after,

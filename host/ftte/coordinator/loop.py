@@ -37,6 +37,14 @@ class StopRule:
 
 
 @dataclass
+class Parked:
+    """A board waiting for work: what the strategy last told it, and the future that wakes it."""
+
+    wait: Wait
+    woken: asyncio.Future
+
+
+@dataclass
 class Summary:
     reason: str
     version: int
@@ -77,9 +85,8 @@ class Coordinator:
         self.refresh_every = refresh_every      # versions a board on a smaller tier keeps its frozen part
         self._later: list[tuple[int, Board]] = []
         self._workers: list[asyncio.Task] = []
-        self._waiting: dict[str, set[str]] = {"update": set(), "version": set()}  # by Wait.until
+        self._parked: dict[str, dict[str, Parked]] = {"update": {}, "version": {}}  # by Wait.until, in arrival order
         self._finished = asyncio.Event()
-        self._wake = {"update": asyncio.Event(), "version": asyncio.Event()}
         self._t0 = _now()
 
     # ---------------------------------------------------------------- the run
@@ -235,18 +242,22 @@ class Coordinator:
 
     async def _drive(self, board: Board) -> None:
         board_id = board.info.board_id
+        assignment: Assignment | Wait | None = None  # handed over by _notify when it woke this board
         while not self._finished.is_set():
             why = self._stale(board_id)
             if why is not None:
                 if not await self._reprovision(board, why):
                     return
+                assignment = None
                 continue
-            assignment = self.strategy.assign(board_id)
+            if assignment is None or assignment.version != self.strategy.version:
+                assignment = self.strategy.assign(board_id)
             if isinstance(assignment, Wait):
-                await self._wait(board_id, assignment)
+                assignment = await self._wait(board_id, assignment)
                 continue
             trained = self._tiers.get(board_id, self.trainable)
             task = self._task(assignment, trained)
+            assignment = None
             try:
                 result = await asyncio.wait_for(board.train(task), self._timeout)
             except asyncio.CancelledError:
@@ -268,35 +279,55 @@ class Coordinator:
         self._next_task += 1
         return task
 
-    async def _wait(self, board_id: str, wait: Wait) -> None:
-        """Until what the Wait names changes: the next update, or (`until="version"`) the next
-        version, join, drop or reselection, so FedAvg's waiting boards are not woken by every
-        update of a round. If every live board is waiting, nothing ever will: the run is
-        stalled (e.g. FedAvg's min_available unmet)."""
-        until = "version" if wait.until == "version" else "update"
-        waiting = self._waiting[until]
-        waiting.add(board_id)
+    async def _wait(self, board_id: str, wait: Wait) -> Assignment | None:
+        """Park a board until `_notify` has something for it: the assignment it asked the
+        strategy for on the board's behalf, or None (ask again: it must be provisioned first).
+        If every live board is parked, nothing ever will be: the run is stalled (e.g. FedAvg's
+        min_available unmet)."""
+        parked = Parked(wait, asyncio.get_running_loop().create_future())
+        self._parked[_until(wait)][board_id] = parked
         try:
             if self._all_waiting():
                 self._finish(f"stalled: {wait.reason}")
-                return
-            await self._wake[until].wait()
+                return None
+            return await parked.woken
         finally:
-            waiting.discard(board_id)
+            self._unpark(board_id, parked)
+
+    def _unpark(self, board_id: str, parked: Parked) -> None:
+        group = self._parked[_until(parked.wait)]
+        if group.get(board_id) is parked:
+            del group[board_id]
 
     def _all_waiting(self) -> bool:
-        update, version = self._waiting["update"], self._waiting["version"]
-        if len(update) + len(version) < len(self._live):  # sizes first: no set is built per wake-up
+        update, version = self._parked["update"], self._parked["version"]
+        if len(update) + len(version) < len(self._live):  # sizes first: no scan per wake-up
             return False
         return all(b in update or b in version for b in self._live)
 
     def _notify(self, version: bool = True) -> None:
-        """Wake the boards waiting for an update; with `version` (a new version, a join, a drop,
-        a reselection) every waiting board."""
+        """Something changed: an update (`version` False), or a new version, join, drop or
+        reselection. Each parked board this may concern (its Wait's `until`) is asked for on its
+        behalf, in the order they parked, and woken only when there is something to do: an
+        assignment, or provisioning first. So FedAvg wakes its next cohort, not the fleet."""
+        last: Wait | None = None
         for until in ("update", "version") if version else ("update",):
-            self._waiting[until].clear()  # woken boards ask again before they count as waiting
-            self._wake[until].set()
-            self._wake[until] = asyncio.Event()
+            for board_id, parked in list(self._parked[until].items()):
+                if self._stale(board_id) is not None:
+                    answer: Assignment | Wait | None = None
+                else:
+                    answer = self.strategy.assign(board_id)
+                    if isinstance(answer, Wait):
+                        last = answer
+                        if _until(answer) != until:  # it now waits for something else
+                            self._unpark(board_id, parked)
+                            parked.wait = answer
+                            self._parked[_until(answer)][board_id] = parked
+                        continue
+                self._unpark(board_id, parked)  # a woken board is not waiting any more
+                parked.woken.set_result(answer)
+        if last is not None and self._all_waiting():
+            self._finish(f"stalled: {last.reason}")
 
     def _finish(self, reason: str) -> None:
         if not self._finished.is_set():
@@ -422,6 +453,10 @@ def _now() -> float:
         return asyncio.get_running_loop().time()
     except RuntimeError:  # no loop running (the constructor may be called outside one)
         return time.monotonic()
+
+
+def _until(wait: Wait) -> str:
+    return "version" if wait.until == "version" else "update"
 
 
 def _restrict(update: Update, indices: np.ndarray) -> Update:

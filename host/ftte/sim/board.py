@@ -21,7 +21,6 @@ import numpy as np
 
 from ftte.aggregation import ParameterIndex, load_flat_parameters, mean_square
 from ftte.coordinator.board import BoardError, BoardInfo, Result, Task
-from ftte.coordinator.inprocess import cross_entropy
 from ftte.model import Model, UpdateSpec
 from ftte.sim.behaviour import ALWAYS, EDGE, Availability
 from ftte.sim.profiles import BoardProfile, TaskWork, task_work
@@ -99,7 +98,7 @@ class Trainers:
         x, y = self.x[chosen], self.y[chosen]
         size = job.batches.shape[1]
         losses = trainer.steps(x, y, size, job.lr, job.momentum)
-        loss_after = cross_entropy(trainer.forward(x[-size:]), y[-size:])
+        loss_after = trainer.loss(x[-size:], y[-size:])
         delta = trainer.arena[slots] - job.values
         return Trained(delta, len(chosen), losses[0], loss_after)
 

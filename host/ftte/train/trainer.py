@@ -139,6 +139,17 @@ class Trainer:
             out[start:start + len(chunk)] = self._output[:len(chunk)]
         return out
 
+    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean cross-entropy of at most `batch` samples under the arena's current parameters,
+        as the firmware computes a task's loss_after (C forward, C cross-entropy, float32)."""
+        x, y = self._batch(x, y)
+        output = ffi.from_buffer("float[]", self._output)
+        check(lib.ftte_forward(self.native.plan, self._arena, self._arena_bytes, ffi.from_buffer("float[]", x),
+                               len(y), output), "forward")
+        check(lib.ftte_cross_entropy_forward(len(y), self.model.classes, output, ffi.from_buffer("int32_t[]", y),
+                                             self._loss), "cross-entropy")
+        return float(self._loss[0])
+
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> float:
         """Accuracy on (x, y)."""
         return float(np.mean(np.argmax(self.forward(x), axis=1) == np.asarray(y)))
