@@ -76,7 +76,7 @@ class Update:
     def normalised(self) -> "Update":
         """A validated update as the strategy keeps it: int64 / float32 read-only copies, the
         variance filled in, plain Python scalars (so state() is easy to persist)."""
-        delta = frozen_copy(self.delta, np.float32)
+        delta = kept_frozen(self.delta, np.float32)
         variance = self.variance if self.variance is not None else mean_square(delta)
         return Update(self.board_id, int(self.base_version), kept_frozen(self.indices, np.int64), delta,
                       int(self.samples), float(variance), None if self.task_id is None else int(self.task_id))

@@ -56,7 +56,8 @@ class FedAvg(Strategy):
         super().__init__(params, config, **kwargs)
         self._rng = rng if rng is not None else np.random.default_rng(0)
         self._cohort: tuple[BoardId, ...] | None = None
-        self._reported: list[Update] = []
+        self._members: frozenset[BoardId] = frozenset()  # the cohort as a set: most boards ask and are not in it
+        self._reported: dict[BoardId, Update] = {}  # this round's updates by board, in arrival order
         self._step = ServerStep(self.config.server_lr, self.config.server_momentum)
         self._velocity: np.ndarray | None = None
 
@@ -67,10 +68,7 @@ class FedAvg(Strategy):
 
     @property
     def pending(self) -> tuple[Update, ...]:
-        return tuple(self._reported)
-
-    def _reporters(self) -> set[BoardId]:
-        return {u.board_id for u in self._reported}
+        return tuple(self._reported.values())
 
     # ---------------------------------------------------------------- events
 
@@ -80,9 +78,9 @@ class FedAvg(Strategy):
                 return Wait(board_id, f"{len(self._boards)} of {self.config.min_available} boards registered",
                             "version")
             self._sample()
-        if board_id not in self._cohort:
+        if board_id not in self._members:
             return Wait(board_id, f"not sampled for round {self._version}", "version")
-        if board_id in self._reporters():
+        if board_id in self._reported:
             return Wait(board_id, f"already reported for round {self._version}", "version")
         return Assignment(board_id, self._version, self._params)
 
@@ -91,29 +89,31 @@ class FedAvg(Strategy):
         depends only on the seed and the set of boards, not on registration order)."""
         pool = sorted(self._boards)
         chosen = self._rng.choice(len(pool), size=self.config.cohort_size(len(pool)), replace=False)
-        self._cohort = tuple(sorted(pool[i] for i in chosen))
+        self._set_cohort(tuple(sorted(pool[i] for i in chosen)))
+
+    def _set_cohort(self, cohort: tuple[BoardId, ...] | None) -> None:
+        self._cohort, self._members = cohort, frozenset(cohort or ())
 
     def _check(self, update: Update) -> Problem | None:
         if self._cohort is None or update.board_id not in self._cohort:
             return Reason.NOT_IN_COHORT, f"board {update.board_id!r} is not in the cohort of round {self._version}"
         if update.base_version != self._version:
             return Reason.WRONG_ROUND, f"trained from round {update.base_version}, the round is {self._version}"
-        if update.board_id in self._reporters():
+        if update.board_id in self._reported:
             return Reason.DUPLICATE, f"board {update.board_id!r} already reported for round {self._version}"
         return None
 
     def _accept(self, update: Update) -> Outcome:
-        self._reported.append(update)
+        self._reported[update.board_id] = update
         advance = self._fold() if self._complete() else None
         return Outcome(True, self._version, advance=advance)
 
     def abandon(self, board_id: BoardId) -> Advance | None:
         """Stop waiting for a sampled board; the round closes if everyone left has reported."""
-        if self._cohort is None or board_id not in self._cohort or board_id in self._reporters():
+        if self._cohort is None or board_id not in self._cohort or board_id in self._reported:
             return None
-        self._cohort = tuple(b for b in self._cohort if b != board_id)
-        if not self._cohort:
-            self._cohort = None  # nobody left and nothing reported: sample again
+        self._set_cohort(tuple(b for b in self._cohort if b != board_id) or None)  # None: nobody left, sample again
+        if self._cohort is None:
             return None
         return self._fold() if self._complete() else None
 
@@ -124,14 +124,16 @@ class FedAvg(Strategy):
     # ---------------------------------------------------------------- aggregation
 
     def _complete(self) -> bool:
-        return self._cohort is not None and set(self._cohort) <= self._reporters()
+        cohort = self._cohort
+        return cohort is not None and len(self._reported) >= len(cohort) and all(b in self._reported for b in cohort)
 
     def _fold(self) -> Advance:
-        used = sorted(self._reported, key=lambda u: u.board_id)  # arrival order must not matter
+        used = sorted(self._reported.values(), key=lambda u: u.board_id)  # arrival order must not matter
         samples = np.array([u.samples for u in used], np.float64)
         params, velocity = self._step.apply(self._params, merge(used, samples, self.size, "weight"), self._velocity)
         advance = self._advance(params, used, samples / samples.sum())
-        self._velocity, self._reported, self._cohort = velocity, [], None
+        self._velocity, self._reported = velocity, {}
+        self._set_cohort(None)
         return advance
 
     # ---------------------------------------------------------------- persistence
@@ -144,8 +146,8 @@ class FedAvg(Strategy):
                 "rng": self._rng.bit_generator.state}
 
     def _restore(self, buffer, arrays, extra) -> None:
-        self._cohort = None if extra.get("cohort") is None else tuple(extra["cohort"])
-        self._reported = list(buffer)
+        self._set_cohort(None if extra.get("cohort") is None else tuple(extra["cohort"]))
+        self._reported = {u.board_id: u for u in buffer}
         self._velocity = restore_velocity(arrays, self.size)
         if "rng" in extra:
             self._rng = _generator(extra["rng"])

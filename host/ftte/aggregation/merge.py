@@ -59,10 +59,11 @@ def _merge_shared(updates: Sequence[Update], weights: Sequence[float], size: int
     accumulated on the dense subset and scattered once; each coordinate adds the same terms in
     the same order, so the bits are those of the general path."""
     index = updates[0].indices
-    total = np.zeros(len(index), np.float64)
+    total, term = np.zeros(len(index), np.float64), np.empty(len(index), np.float64)
     norm = 0.0
     for update, weight in zip(updates, weights, strict=True):
-        total += float(weight) * update.delta.astype(np.float64)
+        np.multiply(update.delta, float(weight), out=term, dtype=np.float64)  # float64(w) * float64(d), as below
+        total += term
         norm += float(weight) if divide_by == "weight" else 1.0
     delta = np.zeros(size, np.float64)
     if norm > 0:

@@ -7,6 +7,7 @@ model, or replayed. `check_update` is a pure function returning the first proble
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 
 import numpy as np
@@ -71,12 +72,11 @@ def _values(update: Update, size, boards, version) -> Problem | None:
     delta = np.asarray(update.delta)
     if delta.dtype.kind not in "fiu":
         return Reason.NON_FINITE, f"deltas must be numbers, got {delta.dtype}"
-    with np.errstate(over="ignore"):  # a finite float64 may overflow float32: that is the check
+    with np.errstate(over="ignore", invalid="ignore"):  # a finite float64 may overflow float32: that is the check
         as32 = delta.astype(np.float32, copy=False)
-    if delta.dtype == np.float32 and delta.ndim == 1:
-        with np.errstate(over="ignore", invalid="ignore"):
-            squares = float(np.dot(as32, as32))  # one BLAS pass, no temporary, when all is well:
-        if squares <= _SAFE_SQUARES:  # False for inf / NaN; below it every |delta| <= MAX_ABS_DELTA / 2
+        # one BLAS pass, no temporary, when all is well: NaN / inf fail the test, and below
+        # the bound every |delta| <= MAX_ABS_DELTA / 2
+        if delta.dtype == np.float32 and delta.ndim == 1 and float(np.dot(as32, as32)) <= _SAFE_SQUARES:
             return None
     largest = float(np.max(np.abs(as32)))
     if not np.isfinite(largest):
@@ -94,7 +94,7 @@ _SAFE_SQUARES = (MAX_ABS_DELTA / 2) ** 2  # half the limit: float32 rounding of 
 
 def _variance(update: Update, size, boards, version) -> Problem | None:
     v = update.variance
-    if v is not None and not (_is_number(v) and np.isfinite(v) and v >= 0):
+    if v is not None and not (_is_number(v) and math.isfinite(v) and v >= 0):
         return Reason.BAD_VARIANCE, f"variance must be finite and >= 0, got {v!r}"
     return None
 

@@ -274,8 +274,7 @@ class Coordinator:
                 return
 
     def _task(self, assignment: Assignment, trained: Trainable) -> Task:
-        task = Task(self._next_task, assignment.version, trained.spec,
-                    np.array(assignment.params[trained.indices], np.float32), self.hyper)
+        task = Task(self._next_task, assignment.version, trained.spec, trained.take(assignment.params), self.hyper)
         self._next_task += 1
         return task
 

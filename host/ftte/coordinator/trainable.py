@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ftte.aggregation.core import frozen
 from ftte.aggregation.coverage import ParameterIndex
 from ftte.fleet.select import Selection, choose_spec, usable_budget
 from ftte.model import Model
@@ -34,6 +35,19 @@ class Trainable:
     arena_bytes: int
     label: str = ""
     budget: int = 0
+    _span: slice | None = field(init=False, repr=False, default=None)  # indices as a slice, when contiguous
+
+    def __post_init__(self):
+        i = self.indices
+        if i.size and i[-1] - i[0] + 1 == i.size and bool(np.all(np.diff(i) == 1)):
+            object.__setattr__(self, "_span", slice(int(i[0]), int(i[-1]) + 1))
+
+    def take(self, params: np.ndarray) -> np.ndarray:
+        """The values of `params` (a strategy's read-only vector) this w* trains, read-only: a
+        view when the indices are contiguous (the full model), else a copy."""
+        if self._span is not None and not params.flags.writeable:
+            return params[self._span]
+        return frozen(np.array(params[self.indices], np.float32))
 
     @staticmethod
     def of(model: Model, selection: Selection) -> "Trainable":

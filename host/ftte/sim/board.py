@@ -64,6 +64,7 @@ class Trainers:
         self.x, self.y = np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.int32)
         self._trainers: dict[tuple, tuple] = {}  # (id(spec), batch, momentum) -> (trainer, slots, spec)
         self._work: dict[tuple, TaskWork] = {}
+        self._indices: dict[int, tuple[UpdateSpec, np.ndarray]] = {}
         self._base: np.ndarray | None = None  # the vector the model's arrays hold
         self.index = ParameterIndex.of(self.model)
 
@@ -83,6 +84,13 @@ class Trainers:
         self._trainers[key] = (trainer, slots, spec)
         return trainer, slots
 
+    def indices(self, spec: UpdateSpec) -> np.ndarray:
+        """ParameterIndex.indices(spec), worked out once per spec (by identity, as `_trainer`)."""
+        hit = self._indices.get(id(spec))
+        if hit is None or hit[0] is not spec:
+            hit = self._indices[id(spec)] = (spec, self.index.indices(spec))
+        return hit[1]
+
     def work(self, spec: UpdateSpec, batch: int, isa: str = "m4f") -> TaskWork:
         key = (spec, batch, isa)
         if key not in self._work:
@@ -100,6 +108,7 @@ class Trainers:
         losses = trainer.steps(x, y, size, job.lr, job.momentum)
         loss_after = trainer.loss(x[-size:], y[-size:])
         delta = trainer.arena[slots] - job.values
+        delta.flags.writeable = False  # nobody else holds it: the strategy may keep it without a copy
         return Trained(delta, len(chosen), losses[0], loss_after)
 
     def _load(self, base: np.ndarray) -> None:
@@ -211,7 +220,7 @@ class SimulatedBoard:
         if self.check_ram and trainer.memory.total > self.info.ram_budget:  # as the firmware checks
             raise BoardError(f"{self.info.board_id}: the task needs a {trainer.memory.total:,} B arena, "
                              f"the board has {self.info.ram_budget:,} B")
-        indices = trainers.index.indices(task.spec)
+        indices = trainers.indices(task.spec)
         if task.values.shape != indices.shape:
             raise BoardError(f"{self.info.board_id}: task carries {task.values.size} values, "
                              f"the spec selects {indices.size}")
