@@ -136,7 +136,7 @@ class Coordinator:
             return None
         provisioned = (self.generation, self.strategy.version)
         try:
-            await asyncio.wait_for(board.provision(self.strategy.params), self.task_timeout)
+            await asyncio.wait_for(board.provision(self.strategy.params), self._timeout)
         except Exception as error:  # noqa: BLE001 - any failure of a board drops it
             self._drop(info, f"provision failed: {_describe(error, self.task_timeout)}", joined=False)
             return None
@@ -227,7 +227,7 @@ class Coordinator:
         """Bring a board's frozen parameters up to date with the global model."""
         provisioned = (self.generation, self.strategy.version)
         try:
-            await asyncio.wait_for(board.provision(self.strategy.params), self.task_timeout)
+            await asyncio.wait_for(board.provision(self.strategy.params), self._timeout)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - any failure of a board drops it
@@ -440,7 +440,7 @@ class Coordinator:
 
     async def _close(self, board: Board) -> None:
         try:
-            await asyncio.wait_for(board.close(), self.task_timeout)
+            await asyncio.wait_for(board.close(), self._timeout)
         except Exception:  # noqa: BLE001 - closing must not fail the run
             pass
 
