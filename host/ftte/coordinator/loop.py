@@ -172,10 +172,14 @@ class Coordinator:
 
     def _retier(self, boards) -> None:
         """What each of `boards` trains under the current w* (nested tiers: its own superset)."""
+        boards = list(boards)
         for board_id in boards:
             base = self.trainable
             self._tiers[board_id] = base if self.selector is None else self.selector.tier(self._budgets[board_id], base)
-        self._top = max((t.indices.size for t in self._tiers.values()), default=0)
+        if 0 < len(boards) < len(self._tiers):  # boards joined: the top can only rise (no scan per join)
+            self._top = max(self._top, *(self._tiers[b].indices.size for b in boards))
+        else:  # a drop or a new w*: from scratch
+            self._top = max((t.indices.size for t in self._tiers.values()), default=0)
 
     def _switch(self, chosen: Trainable, cause: str) -> None:
         """Train `chosen` from now on. What the buffer holds (of the old w*) is folded in first, so
