@@ -257,6 +257,20 @@ def test_fedavg_waiting_boards_ask_again_once_per_round_not_once_per_update(monk
     assert len(calls) <= (rounds + 1) * (boards + 4)
 
 
+def test_a_new_fedavg_round_wakes_its_cohort_not_every_waiting_board(monkeypatch):
+    from ftte.coordinator import Coordinator
+
+    parks = []
+    wait = Coordinator._wait
+    monkeypatch.setattr(Coordinator, "_wait", lambda self, board, w: parks.append(board) or wait(self, board, w))
+    boards, rounds, cohort = 40, 4, 4
+    result = Fleet.build(TINY.replace(boards=boards, rounds=rounds, fedavg_fraction=0.1)).run_arm(Arm("fedavg", "full"))
+    assert result.versions == rounds and result.accepted == rounds * cohort
+    # every board parks once at the start and each cohort member once after its update; a
+    # board left out of a round stays parked (asked for, not woken): no rounds x boards
+    assert len(parks) <= boards + rounds * cohort
+
+
 def test_importance_arm_trains_a_w_star_chosen_by_importance_within_the_budget():
     fleet = Fleet.build(TINY)
     spec, label, memory = fleet.spec_for(Arm("ftte", "importance"))
