@@ -97,6 +97,21 @@ def test_mlp_matches_numpy_reference_for_one_step():
         np.testing.assert_allclose(got, start - 0.5 * grad, rtol=1e-5, atol=1e-6)
 
 
+def test_loss_is_the_cross_entropy_of_the_current_parameters_and_the_next_step_reports_it():
+    model = sequential((6,), [dense(5), relu(), dense(3)], seed=2)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(4, 6)).astype(np.float32), np.array([1, 0, 2, 2], np.int32)
+    trainer = Trainer(model, batch=4)
+    trainer.step(x, y, lr=0.3)
+    z = trainer.forward(x).astype(np.float64)
+    log_p = z - z.max(1, keepdims=True) - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))
+    after = trainer.loss(x, y)
+    assert after == pytest.approx(-np.mean(log_p[np.arange(4), y]), rel=1e-6)
+    assert trainer.step(x, y, lr=0.3) == after  # the loss before a step, in the same C arithmetic
+    with pytest.raises(ValueError, match="1..4 samples"):
+        trainer.loss(np.zeros((5, 6), np.float32), np.zeros(5, np.int32))
+
+
 def test_channels_spec_trains_only_the_selected_rows():
     model = sequential((8,), [dense(6), relu(), dense(4)], seed=2)
     before = [a.copy() for a in model.get_parameters()]
