@@ -97,3 +97,15 @@ DEPTHWISE_GEOMETRIES = [
 def test_depthwise_3x3_on_the_m4_matches_the_host(emulator, direction, geometry):
     for batch in (1, 2):
         run_geometry(emulator, "depthwise_conv2d", direction, geometry, batch, seed=batch)
+
+
+def test_a_whole_training_step_runs_on_the_m4_and_matches_the_host(emulator):
+    """ftte.bench.steps: one ftte_train_step of a paper-benchmark model under its sparse w*
+    runs in the emulator, plans the host's arena, and trains the host's loss and parameters."""
+    from ftte.bench import steps
+
+    model = steps.paper_model("mnist1d_cnn")
+    run = steps.measure_step(emulator, model, steps.paper_spec(model), "importance w*")
+    again = steps.measure_step(emulator, model, steps.paper_spec(model), "importance w*")
+    assert run.instructions == again.instructions > run.macs  # the same path, counted exactly
+    assert run.predicted > 0 and np.isfinite(run.loss)

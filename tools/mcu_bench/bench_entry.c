@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "ftte_kernels.h"
+#include "ftte_train.h"
 
 /* Directions, as the host names them. */
 #define BENCH_FORWARD 0
@@ -156,4 +157,92 @@ int bench_run(int32_t case_id) {
         scratch_bytes(&l, n, direction) > (int32_t)sizeof bench_scratch)
         return BENCH_ERR_CAPACITY;
     return dispatch(&l, n, direction);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* One whole training step (host/ftte/bench/steps.py)                                        */
+/* ---------------------------------------------------------------------------------------- */
+
+/* The host writes a model and an update spec here, calls bench_step_prepare() (plan and
+ * init, not counted) and then bench_step_run(), of which the emulator counts the one call of
+ * ftte_train_step: forward, loss, backward and SGD update of one batch, as a board runs it. */
+#define STEP_MAX_LAYERS 16
+/* One row per layer: op, in.h, in.w, in.c, out.h, out.w, out.c, kernel_h, kernel_w,
+ * stride_h, stride_w, pad_top, pad_left, has_bias, update mode. */
+#define STEP_FIELDS 15
+#define STEP_MASK_BYTES 16 /* channel masks of up to 128 output channels */
+#define STEP_PARAMS_CAP 12288 /* floats: every layer's weights then bias, in layer order */
+#define STEP_ARENA_CAP 81920 /* bytes: the full spec of accel_cnn1d plans 73,752 */
+#define STEP_BATCH_CAP 4
+
+int32_t bench_step_layers[STEP_MAX_LAYERS][STEP_FIELDS];
+uint8_t bench_step_masks[STEP_MAX_LAYERS][STEP_MASK_BYTES];
+int32_t bench_step_count; /* layers */
+int32_t bench_step_batch;
+int32_t bench_step_labels[STEP_BATCH_CAP];
+float bench_step_params[STEP_PARAMS_CAP];
+float bench_step_loss;
+float bench_step_lr;
+int32_t bench_step_memory; /* the plan's arena bytes, for the host to compare */
+unsigned char bench_step_arena[STEP_ARENA_CAP] __attribute__((aligned(8)));
+const int32_t bench_step_fields = STEP_FIELDS;
+const int32_t bench_step_max_layers = STEP_MAX_LAYERS;
+const int32_t bench_step_mask_bytes = STEP_MASK_BYTES;
+
+static ftte_layer step_layers[STEP_MAX_LAYERS];
+static ftte_layer_update step_updates[STEP_MAX_LAYERS];
+static ftte_model step_model;
+static ftte_train_config step_config;
+static ftte_plan step_plan;
+
+int bench_step_prepare(void) {
+    const int32_t count = bench_step_count;
+    if (count < 1 || count > STEP_MAX_LAYERS || bench_step_batch < 1 ||
+        bench_step_batch > STEP_BATCH_CAP)
+        return BENCH_ERR_CAPACITY;
+    int64_t used = 0;
+    for (int32_t i = 0; i < count; i++) {
+        const int32_t *c = bench_step_layers[i];
+        ftte_layer *l = &step_layers[i];
+        l->op = c[0];
+        l->in.h = c[1], l->in.w = c[2], l->in.c = c[3];
+        l->out.h = c[4], l->out.w = c[5], l->out.c = c[6];
+        l->kernel_h = c[7], l->kernel_w = c[8];
+        l->stride_h = c[9], l->stride_w = c[10];
+        l->pad_top = c[11], l->pad_left = c[12];
+        l->weights = 0;
+        l->bias = 0;
+        if (l->op == FTTE_OP_DENSE || l->op == FTTE_OP_CONV2D || l->op == FTTE_OP_CONV1D ||
+            l->op == FTTE_OP_POINTWISE_CONV2D || l->op == FTTE_OP_DEPTHWISE_CONV2D) {
+            const int64_t weights = (int64_t)l->out.c * ftte_layer_row_length(l);
+            const int64_t bias = c[13] ? l->out.c : 0;
+            if (used + weights + bias > STEP_PARAMS_CAP || l->out.c > 8 * STEP_MASK_BYTES)
+                return BENCH_ERR_CAPACITY;
+            l->weights = bench_step_params + used;
+            l->bias = bias ? bench_step_params + used + weights : 0;
+            used += weights + bias;
+        }
+        step_updates[i].mode = c[14];
+        step_updates[i].channel_mask = bench_step_masks[i];
+    }
+    if ((int64_t)bench_step_batch * ftte_shape_size(step_layers[0].in) > X_CAP)
+        return BENCH_ERR_CAPACITY;
+    step_model.layers = step_layers;
+    step_model.num_layers = count;
+    step_config.model = &step_model;
+    step_config.updates = step_updates;
+    step_config.batch = bench_step_batch;
+    step_config.momentum = 0;
+    ftte_status status = ftte_plan_train(&step_config, &step_plan);
+    if (status != FTTE_OK) return status;
+    bench_step_memory = step_plan.memory.total;
+    if (step_plan.memory.total > STEP_ARENA_CAP) return BENCH_ERR_CAPACITY;
+    return ftte_train_init(&step_plan, bench_step_arena, STEP_ARENA_CAP);
+}
+
+/* The counted call: one ftte_train_step on bench_x (the batch) and bench_step_labels. */
+int bench_step_run(void) {
+    const ftte_sgd_params sgd = {bench_step_lr, 0.0f};
+    return ftte_train_step(&step_plan, bench_step_arena, STEP_ARENA_CAP, sgd, bench_x,
+                           bench_step_labels, bench_step_batch, &bench_step_loss, 0);
 }

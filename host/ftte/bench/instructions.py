@@ -205,9 +205,10 @@ def build(build_dir: Path | str | None = None, target: str = TARGET) -> Firmware
     _run([flags.tool("ar"), "rcs", str(library), *map(str, objects)])
     elf = out / "bench.elf"
     # No startup files: the emulator enters bench_run directly. The C library (newlib) only
-    # provides what the kernels call (memset for the zero-fill loops GCC turns into calls).
+    # provides what the kernels call (memset for the zero-fill loops GCC turns into calls; expf
+    # and logf for the loss of the whole-step case, ftte.bench.steps).
     _run([flags.gcc, *flags.arch, "-nostartfiles", "-T", str(HARNESS / "link.ld"),
-          f"-Wl,-Map,{out / 'bench.map'}", str(harness), str(library), "-o", str(elf)])
+          f"-Wl,-Map,{out / 'bench.map'}", str(harness), str(library), "-lm", "-o", str(elf)])
     compiler = _run([flags.gcc, "--version"]).splitlines()[0]
     fw = Firmware(elf=elf, flags=flags, compiler=compiler, symbols=_symbols(flags, elf),
                   segments=_load_segments(elf))
@@ -440,37 +441,45 @@ class Emulator:
         from unicorn.arm_const import UC_ARM_REG_LR, UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_SP
         return (UC_ARM_REG_SP, UC_ARM_REG_LR, UC_ARM_REG_R0, UC_ARM_REG_PC), self.entry | 1, self.halt | 1
 
-    def run(self, case: Case, inputs: dict[str, np.ndarray]) -> Run:
-        """Writes every buffer of `inputs`, calls bench_run(case.index) once and returns the
-        kernel's status, its per-address instruction counts and its result buffer."""
+    def call(self, entry: str, counted: str | None = None, argument: int = 0) -> tuple[int, Counter]:
+        """Calls the harness function `entry` (bench_run, bench_step_run, ...) with one integer
+        argument and returns its result and, if `counted` names a function, the per-address
+        instruction counts of the one call of it that `entry` must make (else an empty Counter)."""
         from unicorn import UcError
 
-        for role, values in inputs.items():
-            self.write_floats(BUFFERS[role], values)
         st = self._state = _Counting()
-        st.entry = self.fw.address(case.function)
+        st.entry = self.fw.address(counted) if counted else -1
         uc = self.uc
         (sp, link, arg, pc_reg), start, back = self._call()
         uc.reg_write(sp, self.stack_top)
         uc.reg_write(link, back)
-        uc.reg_write(arg, case.index)
+        uc.reg_write(arg, argument)
+        what = counted or entry
         try:
-            uc.emu_start(start, self.halt, count=MAX_INSTRUCTIONS)
+            # start & 1: the Thumb bit of bench_run's call, which every harness entry shares
+            uc.emu_start(self.fw.address(entry) | (start & 1), self.halt, count=MAX_INSTRUCTIONS)
         except UcError as error:
             pc = uc.reg_read(pc_reg)
-            raise BenchError(f"{case.function}: emulation failed at 0x{pc:08x} "
+            raise BenchError(f"{what}: emulation failed at 0x{pc:08x} "
                              f"({self.fw.function_at(pc)}): {error}") from error
         pc = uc.reg_read(pc_reg)
         if pc != self.halt:
-            raise BenchError(f"{case.function}: bench_run did not return within "
+            raise BenchError(f"{what}: {entry} did not return within "
                              f"{MAX_INSTRUCTIONS} instructions (stopped at 0x{pc:08x})")
-        if st.entered != 1 or st.active:
-            raise BenchError(f"{case.function}: entered {st.entered} times, "
+        if counted and (st.entered != 1 or st.active):
+            raise BenchError(f"{counted}: entered {st.entered} times, "
                              f"{'still' if st.active else 'not'} active at the end")
-        status = int(np.int32(np.uint32(uc.reg_read(arg))))
+        return int(np.int32(np.uint32(uc.reg_read(arg)))), Counter(st.pcs)
+
+    def run(self, case: Case, inputs: dict[str, np.ndarray]) -> Run:
+        """Writes every buffer of `inputs`, calls bench_run(case.index) once and returns the
+        kernel's status, its per-address instruction counts and its result buffer."""
+        for role, values in inputs.items():
+            self.write_floats(BUFFERS[role], values)
+        status, pcs = self.call("bench_run", case.function, case.index)
         role = RESULT[case.direction]
         result = self.read_floats(BUFFERS[role], case.sizes()[role])
-        return Run(case=case, status=status, pcs=Counter(st.pcs), result=result)
+        return Run(case=case, status=status, pcs=pcs, result=result)
 
 
 # ---------------------------------------------------------------------------------------------
