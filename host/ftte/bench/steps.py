@@ -144,17 +144,32 @@ def measure_step(emulator: m4.Emulator, model: Model, spec: UpdateSpec, label: s
                    loss)
 
 
-def cases() -> list[tuple[Model, UpdateSpec, str]]:
+def random_spec(model: Model, rng: np.random.Generator) -> UpdateSpec:
+    """Each weighted layer trains each of its channels with probability 1/2."""
+    updates = {}
+    for i, layer in enumerate(model.layers):
+        if layer.has_weights:
+            selected = tuple(int(o) for o in np.flatnonzero(rng.random(layer.channels) < 0.5))
+            if selected:
+                updates[i] = LayerUpdate("channels", selected)
+    return UpdateSpec.of(model, updates)
+
+
+def cases(extra: int = 0) -> list[tuple[Model, UpdateSpec, str]]:
+    """Full spec and the paper's w* of both models, and `extra` random channel specs of each
+    (seeded: the same every run)."""
     out = []
     for name in PAPER_WSTAR:
         model = paper_model(name)
         out.append((model, UpdateSpec.full(model), "full"))
         out.append((model, paper_spec(model), "importance w*"))
+        rng = np.random.default_rng(5)
+        out.extend((model, random_spec(model, rng), f"random {k}") for k in range(extra))
     return out
 
 
-def measure(emulator: m4.Emulator, batch: int = 1) -> list[StepRun]:
-    return [measure_step(emulator, model, spec, label, batch) for model, spec, label in cases()]
+def measure(emulator: m4.Emulator, batch: int = 1, extra: int = 0) -> list[StepRun]:
+    return [measure_step(emulator, model, spec, label, batch) for model, spec, label in cases(extra)]
 
 
 def table(runs: list[StepRun]) -> str:
@@ -179,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  "against the simulator's cost model.")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="also the instructions by function")
+    parser.add_argument("--random", type=int, default=0,
+                        help="also this many random channel specs per model (seeded)")
     args = parser.parse_args(argv)
     try:
         m4.require_tools()
@@ -186,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             fw = m4.build(build_dir)
             emulator = m4.Emulator(fw)
-            runs = measure(emulator, args.batch)
+            runs = measure(emulator, args.batch, args.random)
             print(f"Cortex-M4F, {fw.compiler}\n{m4.source_state()}\n"
                   f"one ftte_train_step (batch {args.batch}, SGD without momentum), executed instructions "
                   "(unicorn); predicted: ftte.sim.profiles.task_work\n")

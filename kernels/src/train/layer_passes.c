@@ -2,15 +2,17 @@
  * trainable rows (read from the arena) and frozen rows (read from the layer table in place). */
 #include "train_internal.h"
 
+#include "../ops/internal/conv_core.h"
+
 typedef struct {
     const float *weights;
     const float *bias;
 } run_params;
 
+/* rows: ftte_update_rows(layer, update), counted once per layer call. */
 static run_params params_of_run(const ftte_layer *layer, const ftte_layer_update *update,
-                                const float *params, const ftte_run *run) {
+                                const float *params, int32_t rows, const ftte_run *run) {
     int32_t row_length = ftte_layer_row_length(layer);
-    int32_t rows = ftte_update_rows(layer, update);
     run_params p;
     p.weights = run->trainable ? params + run->rank * row_length
                                : layer->weights + run->begin * row_length;
@@ -111,14 +113,28 @@ static ftte_status plain_forward(const ftte_layer *l, int32_t n, const float *in
     }
 }
 
+/* Conv layers whose channels train in several runs: every run in one pass over the windows. */
+static int conv_in_runs(const ftte_layer *layer, const ftte_layer_update *update) {
+    return update->mode == FTTE_UPDATE_CHANNELS &&
+           (layer->op == FTTE_OP_CONV2D || layer->op == FTTE_OP_CONV1D);
+}
+
 ftte_status ftte_layer_forward(const ftte_layer *layer, const ftte_layer_update *update,
                                const float *params, int32_t n, const float *input, float *output,
                                float *scratch, void *aux) {
     if (!ftte_op_has_weights(layer->op)) return plain_forward(layer, n, input, output, aux);
+    const int32_t rows = ftte_update_rows(layer, update);
+    if (conv_in_runs(layer, update)) {
+        const ftte_weight_rows w = {params, layer->weights, update->channel_mask, 0};
+        const float *bias = ftte_update_trains_bias(layer, update)
+                                ? params + rows * ftte_layer_row_length(layer)
+                                : layer->bias;
+        return ftte_conv_forward_rows(layer, layer->op, n, w, input, bias, output, scratch);
+    }
     ftte_run run = {0, 0, 0, 0};
     while (ftte_next_run(layer, update, &run)) {
         ftte_slice slice = {run.begin, run.count};
-        run_params p = params_of_run(layer, update, params, &run);
+        run_params p = params_of_run(layer, update, params, rows, &run);
         ftte_status status = weighted_forward(layer, slice, p, n, input, output, scratch);
         if (status != FTTE_OK) return status;
     }
@@ -166,10 +182,30 @@ ftte_status ftte_layer_backward_input(const ftte_layer *layer, const ftte_layer_
                                       float *scratch) {
     if (!ftte_op_has_weights(layer->op))
         return plain_backward_input(layer, n, input, output, aux, grad_output, grad_input);
+    const int32_t rows = ftte_update_rows(layer, update);
     ftte_run run = {0, 0, 0, 0};
+    if (conv_in_runs(layer, update)) { /* up to RUNS runs a call, in order */
+        enum { RUNS = 16 };
+        ftte_conv_run runs[RUNS];
+        int32_t count = 0, more = ftte_next_run(layer, update, &run);
+        while (more) {
+            run_params p = params_of_run(layer, update, params, rows, &run);
+            runs[count].begin = run.begin, runs[count].count = run.count;
+            runs[count].w = p.weights;
+            count++;
+            more = ftte_next_run(layer, update, &run);
+            if (count == RUNS || !more) {
+                ftte_status status = ftte_conv_backward_input_runs(
+                    layer, layer->op, n, runs, count, grad_output, grad_input, scratch);
+                if (status != FTTE_OK) return status;
+                count = 0;
+            }
+        }
+        return FTTE_OK;
+    }
     while (ftte_next_run(layer, update, &run)) {
         ftte_slice slice = {run.begin, run.count};
-        run_params p = params_of_run(layer, update, params, &run);
+        run_params p = params_of_run(layer, update, params, rows, &run);
         ftte_status status =
             weighted_backward_input(layer, slice, p.weights, n, grad_output, grad_input, scratch);
         if (status != FTTE_OK) return status;

@@ -406,13 +406,14 @@ static void pass_rows(float *base, ptrdiff_t stride, ptrdiff_t q0, int32_t count
 /* ---------------------------------------------------------------------------------------- */
 
 /* out[k][j] = bias[j] + window k . weight row j, for the 4 windows of v and `width` (4 or 1)
- * weight rows from w on, len floats apart. `one_run` (a constant): the windows are one run of
- * v->run floats, no row loop. */
-FTTE_INLINE void forward_tile(const views *v, const float *w, int32_t len, const float *bias,
+ * weight rows w[0 .. width). `one_run` (a constant): the windows are one run of v->run floats,
+ * no row loop. */
+FTTE_INLINE void forward_tile(const views *v, const float *const w[6], const float *bias,
                               float *const out[4], const int one_run, const int32_t width) {
     const float *p0 = v->at[0], *p1 = v->at[1], *p2 = v->at[2], *p3 = v->at[3];
-    const float *w0 = w + (ptrdiff_t)v->r_lo * v->row, *w1 = w0, *w2 = w0, *w3 = w0;
-    if (width > 1) w1 = w0 + len, w2 = w1 + len, w3 = w2 + len;
+    const ptrdiff_t first = (ptrdiff_t)v->r_lo * v->row;
+    const float *w0 = w[0] + first, *w1 = w0, *w2 = w0, *w3 = w0;
+    if (width > 1) w1 = w[1] + first, w2 = w[2] + first, w3 = w[3] + first;
     float b[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (bias != NULL) {
         b[0] = bias[0];
@@ -443,11 +444,12 @@ FTTE_INLINE void store_column6(float *o, acc32 a, int32_t k) {
  * 24 accumulators. Per step 4 input and 6 weight loads feed 24 MACs (36 instructions, 1.5
  * per MAC, against 1.6 for 4 x 4), and each tile's bias and stores weigh 1.5 times less:
  * what short windows (a conv1d's kernel_w * in.c) need. */
-FTTE_INLINE void forward_tile6(const views *v, const float *w, int32_t len, const float *bias,
+FTTE_INLINE void forward_tile6(const views *v, const float *const w[6], const float *bias,
                                float *const out[4], const int one_run) {
     const float *p0 = v->at[0], *p1 = v->at[1], *p2 = v->at[2], *p3 = v->at[3];
-    const float *w0 = w + (ptrdiff_t)v->r_lo * v->row, *w1 = w0 + len, *w2 = w1 + len;
-    const float *w3 = w2 + len, *w4 = w3 + len, *w5 = w4 + len;
+    const ptrdiff_t first = (ptrdiff_t)v->r_lo * v->row;
+    const float *w0 = w[0] + first, *w1 = w[1] + first, *w2 = w[2] + first;
+    const float *w3 = w[3] + first, *w4 = w[4] + first, *w5 = w[5] + first;
     float b[6] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     if (bias != NULL) {
         b[0] = bias[0], b[1] = bias[1], b[2] = bias[2];
@@ -474,54 +476,56 @@ FTTE_INLINE void forward_tile6(const views *v, const float *w, int32_t len, cons
     store_column6(out[3], a, 3);
 }
 
-/* One channel block (`width` 6, 4 or 1 weight rows from w) over a run of passes. */
-FTTE_INLINE void forward_block(views v, run_of_passes r, const float *w, int32_t len,
+/* One channel block (`width` 6, 4 or 1 weight rows w[0 .. width)) over a run of passes. */
+FTTE_INLINE void forward_block(views v, run_of_passes r, const float *const w[6],
                                const float *bias, float *const out[4], const int one_run,
                                const int32_t width) {
     float *o[4] = {out[0], out[1], out[2], out[3]};
     for (int32_t i = 0; i < r.passes; i++) {
-        if (width == 6) forward_tile6(&v, w, len, bias, o, one_run);
-        else forward_tile(&v, w, len, bias, o, one_run, width);
+        if (width == 6) forward_tile6(&v, w, bias, o, one_run);
+        else forward_tile(&v, w, bias, o, one_run, width);
         v.at[0] += r.step, v.at[1] += r.step, v.at[2] += r.step, v.at[3] += r.step;
         o[0] += r.out_step, o[1] += r.out_step, o[2] += r.out_step, o[3] += r.out_step;
     }
 }
 
 #define BLOCK_ARGS                                                                             \
-    const views *v, run_of_passes r, const float *w, int32_t len, const float *bias,         \
+    const views *v, run_of_passes r, const float *const w[6], const float *bias,              \
         float *const out[4]
 FTTE_NOINLINE static void block6_run(BLOCK_ARGS) {
-    forward_block(*v, r, w, len, bias, out, 1, 6);
+    forward_block(*v, r, w, bias, out, 1, 6);
 }
 FTTE_NOINLINE static void block6_rows(BLOCK_ARGS) {
-    forward_block(*v, r, w, len, bias, out, 0, 6);
+    forward_block(*v, r, w, bias, out, 0, 6);
 }
 FTTE_NOINLINE static void block4_run(BLOCK_ARGS) {
-    forward_block(*v, r, w, len, bias, out, 1, 4);
+    forward_block(*v, r, w, bias, out, 1, 4);
 }
 FTTE_NOINLINE static void block4_rows(BLOCK_ARGS) {
-    forward_block(*v, r, w, len, bias, out, 0, 4);
+    forward_block(*v, r, w, bias, out, 0, 4);
 }
 FTTE_NOINLINE static void block1(BLOCK_ARGS) {
-    forward_block(*v, r, w, len, bias, out, 0, 1);
+    forward_block(*v, r, w, bias, out, 0, 1);
 }
 #undef BLOCK_ARGS
 
-/* The slice's `count` channels for a run of passes: 6 channels at a time, then 4, then one
+/* The `count` channels of `rows` for a run of passes: 6 channels at a time, then 4, then one
  * (8 remaining go as 4 + 4). */
 static void forward_channels(const views *v, run_of_passes r, int32_t count,
-                             const float *weights, int32_t len, const float *bias,
+                             const ftte_weight_rows *rows, const float *bias,
                              float *const out[4]) {
     const int one_run = v->runs == 1;
     float *o[4] = {out[0], out[1], out[2], out[3]};
+    ftte_row_cursor next_rows = {rows, 0, 0};
     for (int32_t j = 0; j < count;) {
         const int32_t left = count - j, width = left >= 6 && left != 8 ? 6 : left >= 4 ? 4 : 1;
-        const float *w = weights + (ptrdiff_t)j * len, *b = bias != NULL ? bias + j : NULL;
-        if (width == 6 && one_run) block6_run(v, r, w, len, b, o);
-        else if (width == 6) block6_rows(v, r, w, len, b, o);
-        else if (width == 4 && one_run) block4_run(v, r, w, len, b, o);
-        else if (width == 4) block4_rows(v, r, w, len, b, o);
-        else block1(v, r, w, len, b, o);
+        const float *w[6], *b = bias != NULL ? bias + j : NULL;
+        for (int32_t k = 0; k < width; k++) w[k] = ftte_next_row(&next_rows);
+        if (width == 6 && one_run) block6_run(v, r, w, b, o);
+        else if (width == 6) block6_rows(v, r, w, b, o);
+        else if (width == 4 && one_run) block4_run(v, r, w, b, o);
+        else if (width == 4) block4_rows(v, r, w, b, o);
+        else block1(v, r, w, b, o);
         o[0] += width, o[1] += width, o[2] += width, o[3] += width;
         j += width;
     }
@@ -595,9 +599,9 @@ typedef struct panel_block panel_block; /* the host's only */
 /* The forward over every position, 4 at a time: the slice's channels by the board tiles, or
  * (the host's) the channels of panel block b. */
 static void forward_positions(const ftte_layer *l, int32_t n, ftte_slice slice,
-                              const float *input, const float *weights, const float *bias,
-                              float *output, float *scratch, const panel_block *b) {
-    const int32_t len = row_length(l);
+                              const float *input, const ftte_weight_rows *rows,
+                              const float *bias, float *output, float *scratch,
+                              const panel_block *b) {
     const source s = {input,       l->in.h,     l->in.w,     l->in.c,      l->out.h,
                       l->out.w,    l->kernel_h, l->kernel_w, l->stride_h,  l->stride_w,
                       l->pad_top,  l->pad_left, 0};
@@ -624,10 +628,36 @@ static void forward_positions(const ftte_layer *l, int32_t n, ftte_slice slice,
             else panel_run8(&v, r, b, out);
         } else
 #endif
-            forward_channels(&v, r, slice.count, weights, len, bias, out);
+            forward_channels(&v, r, slice.count, rows, bias, out);
         q0 += (ptrdiff_t)r.passes * count;
     }
     (void)b;
+}
+
+/* The forward of the `slice` of channels whose rows `rows` gives (from its channel 0 on). */
+static void forward_rows(const ftte_layer *layer, int32_t n, ftte_slice slice,
+                         const ftte_weight_rows *rows, const float *input, const float *bias,
+                         float *output, float *scratch) {
+#if FTTE_HOST_TILES
+    const int32_t len = row_length(layer);
+    if (len <= PANEL_TAPS) {
+        float panel[PANEL_TAPS * PANEL_COLUMNS];
+        ftte_row_cursor next_rows = {rows, 0, 0};
+        for (int32_t o = 0; o < slice.count; o += PANEL_COLUMNS) {
+            panel_block b = {panel, {{0.0f}}, slice.count - o};
+            if (b.width > PANEL_COLUMNS) b.width = PANEL_COLUMNS;
+            for (int32_t j = 0; j < PANEL_COLUMNS; j++) {
+                const float *w = j < b.width ? ftte_next_row(&next_rows) : NULL;
+                for (int32_t t = 0; t < len; t++) panel[t * PANEL_COLUMNS + j] = w ? w[t] : 0.0f;
+                b.start[j / 8][j % 8] = bias != NULL && j < b.width ? bias[o + j] : 0.0f;
+            }
+            const ftte_slice block = {slice.begin + o, b.width};
+            forward_positions(layer, n, block, input, NULL, NULL, output, scratch, &b);
+        }
+        return;
+    }
+#endif
+    forward_positions(layer, n, slice, input, rows, bias, output, scratch, NULL);
 }
 
 ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice,
@@ -636,25 +666,21 @@ ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ft
     ftte_status status = check(layer, op, n, slice);
     if (status != FTTE_OK) return status;
     if (input == NULL || weights == NULL || output == NULL || scratch == NULL) return FTTE_ERR_ARG;
-#if FTTE_HOST_TILES
-    const int32_t len = row_length(layer);
-    if (len <= PANEL_TAPS) {
-        float panel[PANEL_TAPS * PANEL_COLUMNS];
-        for (int32_t o = 0; o < slice.count; o += PANEL_COLUMNS) {
-            panel_block b = {panel, {{0.0f}}, slice.count - o};
-            if (b.width > PANEL_COLUMNS) b.width = PANEL_COLUMNS;
-            for (int32_t j = 0; j < PANEL_COLUMNS; j++) {
-                const float *w = j < b.width ? weights + (ptrdiff_t)(o + j) * len : NULL;
-                for (int32_t t = 0; t < len; t++) panel[t * PANEL_COLUMNS + j] = w ? w[t] : 0.0f;
-                b.start[j / 8][j % 8] = bias != NULL && j < b.width ? bias[o + j] : 0.0f;
-            }
-            const ftte_slice block = {slice.begin + o, b.width};
-            forward_positions(layer, n, block, input, NULL, NULL, output, scratch, &b);
-        }
-        return FTTE_OK;
-    }
-#endif
-    forward_positions(layer, n, slice, input, weights, bias, output, scratch, NULL);
+    const ftte_weight_rows rows = {NULL, weights, NULL, row_length(layer)};
+    forward_rows(layer, n, slice, &rows, input, bias, output, scratch);
+    return FTTE_OK;
+}
+
+ftte_status ftte_conv_forward_rows(const ftte_layer *layer, int32_t op, int32_t n,
+                                   ftte_weight_rows rows, const float *input, const float *bias,
+                                   float *output, float *scratch) {
+    const ftte_slice all = {0, layer != NULL ? layer->out.c : 0};
+    ftte_status status = check(layer, op, n, all);
+    if (status != FTTE_OK) return status;
+    if (input == NULL || rows.frozen == NULL || output == NULL || scratch == NULL)
+        return FTTE_ERR_ARG;
+    rows.len = row_length(layer);
+    forward_rows(layer, n, all, &rows, input, bias, output, scratch);
     return FTTE_OK;
 }
 
@@ -701,31 +727,38 @@ FTTE_INLINE acc16 sum_outputs2(acc16 a, const float *g0, int32_t c, int32_t coun
  * Window tap t meets weight tap kh * kw - 1 - t, so the weight taps run backwards.
  * `adjacent` (a constant): the windows are in place, window k one pixel after window k - 1,
  * and the taps go two at a time (sum_outputs2). */
-FTTE_INLINE void gather_tile(const ftte_layer *l, const views *v, int32_t count, const float *w,
-                             float *const gx[4], const int32_t width, const int adjacent) {
+FTTE_INLINE void gather_tile(const ftte_layer *l, const views *v, const ftte_conv_run *runs,
+                             int32_t nruns, int32_t ch, float *const gx[4], const int32_t width,
+                             const int adjacent) {
     const int32_t taps = l->kernel_h * l->kernel_w, len = taps * l->in.c, c = l->out.c;
-    const float *wt = w + (ptrdiff_t)(taps - 1 - v->r_lo * l->kernel_w) * l->in.c;
+    const ptrdiff_t first = (ptrdiff_t)(taps - 1 - v->r_lo * l->kernel_w) * l->in.c + ch;
     acc16 a = load_tile(gx, width);
-    if (adjacent) { /* window k is window 0 moved k pixels: one pointer walks all four */
-        const float *q = v->at[0];
-        for (int32_t r = 0; r < v->rows; r++, q += (ptrdiff_t)l->kernel_w * c + v->skip[0]) {
-            const float *p = q;
-            int32_t t = 0;
-            for (; t + 2 <= l->kernel_w; t += 2, wt -= 2 * l->in.c, p += 2 * c)
-                a = sum_outputs2(a, p, c, count, wt, wt - l->in.c, len, width);
-            if (t < l->kernel_w) {
-                a = sum_outputs(a, p, p + c, p + 2 * c, p + 3 * c, count, wt, len, width);
-                wt -= l->in.c;
+    /* The runs one after the other, the gradients kept in registers between them. */
+    for (const ftte_conv_run *run = runs, *last = runs + nruns; run != last; run++) {
+        const int32_t count = run->count;
+        const float *wt = run->w + first;
+        if (adjacent) { /* window k is window 0 moved k pixels: one pointer walks all four */
+            const float *q = v->at[0] + run->begin;
+            for (int32_t r = 0; r < v->rows; r++, q += (ptrdiff_t)l->kernel_w * c + v->skip[0]) {
+                const float *p = q;
+                int32_t t = 0;
+                for (; t + 2 <= l->kernel_w; t += 2, wt -= 2 * l->in.c, p += 2 * c)
+                    a = sum_outputs2(a, p, c, count, wt, wt - l->in.c, len, width);
+                if (t < l->kernel_w) {
+                    a = sum_outputs(a, p, p + c, p + 2 * c, p + 3 * c, count, wt, len, width);
+                    wt -= l->in.c;
+                }
             }
-        }
-    } else {
-        const float *p0 = v->at[0], *p1 = v->at[1], *p2 = v->at[2], *p3 = v->at[3];
-        for (int32_t r = 0; r < v->rows; r++) {
-            for (int32_t t = 0; t < l->kernel_w; t++, wt -= l->in.c) {
-                a = sum_outputs(a, p0, p1, p2, p3, count, wt, len, width);
-                p0 += c, p1 += c, p2 += c, p3 += c; /* the next pixel of each window */
+        } else {
+            const float *p0 = v->at[0] + run->begin, *p1 = v->at[1] + run->begin;
+            const float *p2 = v->at[2] + run->begin, *p3 = v->at[3] + run->begin;
+            for (int32_t r = 0; r < v->rows; r++) {
+                for (int32_t t = 0; t < l->kernel_w; t++, wt -= l->in.c) {
+                    a = sum_outputs(a, p0, p1, p2, p3, count, wt, len, width);
+                    p0 += c, p1 += c, p2 += c, p3 += c; /* the next pixel of each window */
+                }
+                p0 += v->skip[0], p1 += v->skip[1], p2 += v->skip[2], p3 += v->skip[3];
             }
-            p0 += v->skip[0], p1 += v->skip[1], p2 += v->skip[2], p3 += v->skip[3];
         }
     }
     store_tile(gx, a, width);
@@ -733,12 +766,13 @@ FTTE_INLINE void gather_tile(const ftte_layer *l, const views *v, int32_t count,
 
 /* A run of passes (r.passes of them, pass i's windows and gx rows r.step and gx_step floats
  * after pass 0's) for `width` input channels. */
-FTTE_INLINE void gather_run(const ftte_layer *l, views v, run_of_passes r, int32_t count,
-                            const float *w, float *const gx[4], ptrdiff_t gx_step,
-                            const int32_t width, const int adjacent) {
+FTTE_INLINE void gather_run(const ftte_layer *l, views v, run_of_passes r,
+                            const ftte_conv_run *runs, int32_t nruns, int32_t ch,
+                            float *const gx[4], ptrdiff_t gx_step, const int32_t width,
+                            const int adjacent) {
     float *g[4] = {gx[0], gx[1], gx[2], gx[3]};
     for (int32_t i = 0; i < r.passes; i++) {
-        gather_tile(l, &v, count, w, g, width, adjacent);
+        gather_tile(l, &v, runs, nruns, ch, g, width, adjacent);
         v.at[0] += r.step, v.at[1] += r.step, v.at[2] += r.step, v.at[3] += r.step;
         g[0] += gx_step, g[1] += gx_step, g[2] += gx_step, g[3] += gx_step;
     }
@@ -746,31 +780,31 @@ FTTE_INLINE void gather_run(const ftte_layer *l, views v, run_of_passes r, int32
 
 /* One function per width and kind, so that each is compiled with them constant. */
 #define GATHER_ARGS                                                                            \
-    const ftte_layer *l, const views *v, run_of_passes r, int32_t count, const float *w,     \
-        float *const gx[4], ptrdiff_t gx_step
+    const ftte_layer *l, const views *v, run_of_passes r, const ftte_conv_run *runs,         \
+        int32_t nruns, int32_t ch, float *const gx[4], ptrdiff_t gx_step
 FTTE_NOINLINE static void gather_4x4(GATHER_ARGS) {
-    gather_run(l, *v, r, count, w, gx, gx_step, 4, 0);
+    gather_run(l, *v, r, runs, nruns, ch, gx, gx_step, 4, 0);
 }
 FTTE_NOINLINE static void gather_4x3(GATHER_ARGS) {
-    gather_run(l, *v, r, count, w, gx, gx_step, 3, 0);
+    gather_run(l, *v, r, runs, nruns, ch, gx, gx_step, 3, 0);
 }
 FTTE_NOINLINE static void gather_4x2(GATHER_ARGS) {
-    gather_run(l, *v, r, count, w, gx, gx_step, 2, 0);
+    gather_run(l, *v, r, runs, nruns, ch, gx, gx_step, 2, 0);
 }
 FTTE_NOINLINE static void gather_4x1(GATHER_ARGS) {
-    gather_run(l, *v, r, count, w, gx, gx_step, 1, 0);
+    gather_run(l, *v, r, runs, nruns, ch, gx, gx_step, 1, 0);
 }
 FTTE_NOINLINE static void gather_4x4_adjacent(GATHER_ARGS) {
-    gather_run(l, *v, r, count, w, gx, gx_step, 4, 1);
+    gather_run(l, *v, r, runs, nruns, ch, gx, gx_step, 4, 1);
 }
 FTTE_NOINLINE static void gather_4x3_adjacent(GATHER_ARGS) {
-    gather_run(l, *v, r, count, w, gx, gx_step, 3, 1);
+    gather_run(l, *v, r, runs, nruns, ch, gx, gx_step, 3, 1);
 }
 typedef void gather_fn(GATHER_ARGS);
 #undef GATHER_ARGS
 
-static void gather(const ftte_layer *l, int32_t n, ftte_slice slice, const float *grad_output,
-                   const float *weights, float *grad_input, float *scratch) {
+static void gather(const ftte_layer *l, int32_t n, const ftte_conv_run *runs, int32_t nruns,
+                   const float *grad_output, float *grad_input, float *scratch) {
     const source s = {grad_output,
                       l->out.h,
                       l->out.w,
@@ -783,7 +817,7 @@ static void gather(const ftte_layer *l, int32_t n, ftte_slice slice, const float
                       1,
                       l->kernel_h - 1 - l->pad_top,
                       l->kernel_w - 1 - l->pad_left,
-                      slice.begin};
+                      0};
     const ptrdiff_t total = (ptrdiff_t)n * l->in.h * l->in.w;
     cursor p = first_position(&s);
     for (ptrdiff_t q0 = 0; q0 < total;) {
@@ -808,7 +842,7 @@ static void gather(const ftte_layer *l, int32_t n, ftte_slice slice, const float
                                     : width == 2 ? gather_4x2
                                                  : gather_4x1;
             for (int32_t k = 0; k < 4; k++) gx[k] = row[k] + c;
-            tile(l, &v, r, slice.count, weights + c, gx, gx_step);
+            tile(l, &v, r, runs, nruns, c, gx, gx_step);
             c += width;
         }
         q0 += (ptrdiff_t)r.passes * count;
@@ -876,20 +910,25 @@ static void scatter_tap(const ftte_layer *l, int32_t n, ftte_slice slice, ftte_c
  * whose grad_output pixel is inside (ky, then kx, descending: the window's rows and columns
  * ascending), and per tap over the slice's output channels ascending. */
 FTTE_INLINE void host_gather_block(const ftte_layer *l, int32_t b, int32_t iy, int32_t ix,
-                                   int32_t count, const float *grad_output, const float *w,
-                                   float *gx, int32_t lanes, const int32_t P) {
+                                   const ftte_conv_run *runs, int32_t nruns,
+                                   const float *grad_output, const float *panel, float *gx,
+                                   int32_t lanes, const int32_t P) {
     const ftte_shape in = l->in, out = l->out;
     const int32_t kh = l->kernel_h, kw = l->kernel_w, top = l->pad_top, left = l->pad_left;
     const ptrdiff_t len = (ptrdiff_t)kh * kw * 8;
     vec8 acc[4];
     for (int32_t p = 0; p < P; p++) load_lanes(&acc[p], gx + (ptrdiff_t)p * in.c, lanes);
+    const float *w = panel;
+    for (int32_t i = 0; i < nruns; w += runs[i].count * len, i++) { /* run by run */
+    const int32_t count = runs[i].count;
     for (int32_t ky = kh - 1; ky >= 0; ky--) {
         const int32_t oy = iy + top - ky;
         if (oy < 0 || oy >= out.h) continue;
         for (int32_t kx = kw - 1; kx >= 0; kx--) {
             const int32_t ox = ix + left - kx; /* pixel p's is ox + p */
             if (ox + P - 1 < 0 || ox >= out.w) continue;
-            const float *g = grad_output + (((ptrdiff_t)b * out.h + oy) * out.w + ox) * out.c;
+            const float *g = grad_output + (((ptrdiff_t)b * out.h + oy) * out.w + ox) * out.c +
+                             runs[i].begin;
             const float *wt = w + (ptrdiff_t)(ky * kw + kx) * 8;
             if (ox >= 0 && ox + P <= out.w) {
                 for (int32_t o = 0; o < count; o++, g++, wt += len) {
@@ -915,44 +954,47 @@ FTTE_INLINE void host_gather_block(const ftte_layer *l, int32_t b, int32_t iy, i
             }
         }
     }
+    }
     for (int32_t p = 0; p < P; p++) store_lanes(gx + (ptrdiff_t)p * in.c, &acc[p], lanes);
 }
 
-FTTE_NOINLINE static void host_gather_4(const ftte_layer *l, int32_t b, int32_t iy, int32_t ix,
-                                        int32_t count, const float *grad_output,
-                                        const float *w, float *gx, int32_t lanes) {
-    host_gather_block(l, b, iy, ix, count, grad_output, w, gx, lanes, 4);
+#define HOST_GATHER_ARGS                                                                       \
+    const ftte_layer *l, int32_t b, int32_t iy, int32_t ix, const ftte_conv_run *runs,       \
+        int32_t nruns, const float *grad_output, const float *panel, float *gx, int32_t lanes
+FTTE_NOINLINE static void host_gather_4(HOST_GATHER_ARGS) {
+    host_gather_block(l, b, iy, ix, runs, nruns, grad_output, panel, gx, lanes, 4);
 }
-FTTE_NOINLINE static void host_gather_1(const ftte_layer *l, int32_t b, int32_t iy, int32_t ix,
-                                        int32_t count, const float *grad_output,
-                                        const float *w, float *gx, int32_t lanes) {
-    host_gather_block(l, b, iy, ix, count, grad_output, w, gx, lanes, 1);
+FTTE_NOINLINE static void host_gather_1(HOST_GATHER_ARGS) {
+    host_gather_block(l, b, iy, ix, runs, nruns, grad_output, panel, gx, lanes, 1);
 }
+#undef HOST_GATHER_ARGS
 
 #define GATHER_PANEL 2048 /* floats: 8 KB of stack */
 
-/* Returns 0, having done nothing, when the panel would not fit. */
-static int host_gather(const ftte_layer *l, int32_t n, ftte_slice slice,
-                       const float *grad_output, const float *weights, float *grad_input) {
+/* Returns 0, having done nothing, when the panel of the runs' weights would not fit. */
+static int host_gather(const ftte_layer *l, int32_t n, const ftte_conv_run *runs, int32_t nruns,
+                       const float *grad_output, float *grad_input) {
     const ftte_shape in = l->in;
     const int32_t taps = l->kernel_h * l->kernel_w, len = taps * in.c;
-    if ((int64_t)slice.count * taps * 8 > GATHER_PANEL) return 0;
+    int64_t rows = 0;
+    for (int32_t i = 0; i < nruns; i++) rows += runs[i].count;
+    if (rows * taps * 8 > GATHER_PANEL) return 0;
     float panel[GATHER_PANEL];
     for (int32_t c = 0; c < in.c; c += 8) {
         const int32_t lanes = in.c - c < 8 ? in.c - c : 8;
-        for (int32_t o = 0; o < slice.count; o++)
-            for (int32_t t = 0; t < taps; t++)
-                for (int32_t j = 0; j < 8; j++)
-                    panel[(o * taps + t) * 8 + j] =
-                        j < lanes ? weights[(ptrdiff_t)o * len + t * in.c + c + j] : 0.0f;
+        float *pw = panel;
+        for (int32_t i = 0; i < nruns; i++)
+            for (int32_t o = 0; o < runs[i].count; o++)
+                for (int32_t t = 0; t < taps; t++, pw += 8)
+                    for (int32_t j = 0; j < 8; j++)
+                        pw[j] = j < lanes ? runs[i].w[(ptrdiff_t)o * len + t * in.c + c + j] : 0.0f;
         for (int32_t b = 0; b < n; b++)
             for (int32_t iy = 0; iy < in.h; iy++)
                 for (int32_t ix = 0; ix < in.w;) {
                     const int32_t P = in.w - ix >= 4 ? 4 : 1;
                     float *gx = grad_input + (((ptrdiff_t)b * in.h + iy) * in.w + ix) * in.c + c;
-                    (P == 4 ? host_gather_4 : host_gather_1)(l, b, iy, ix, slice.count,
-                                                             grad_output + slice.begin, panel,
-                                                             gx, lanes);
+                    (P == 4 ? host_gather_4 : host_gather_1)(l, b, iy, ix, runs, nruns,
+                                                             grad_output, panel, gx, lanes);
                     ix += P;
                 }
     }
@@ -967,11 +1009,12 @@ ftte_status ftte_conv_backward_input(const ftte_layer *layer, int32_t op, int32_
     if (status != FTTE_OK) return status;
     if (grad_output == NULL || weights == NULL || grad_input == NULL || scratch == NULL)
         return FTTE_ERR_ARG;
+    const ftte_conv_run run = {slice.begin, slice.count, weights};
     if (gathers(layer)) {
 #if FTTE_HOST_TILES
-        if (host_gather(layer, n, slice, grad_output, weights, grad_input)) return FTTE_OK;
+        if (host_gather(layer, n, &run, 1, grad_output, grad_input)) return FTTE_OK;
 #endif
-        gather(layer, n, slice, grad_output, weights, grad_input, scratch);
+        gather(layer, n, &run, 1, grad_output, grad_input, scratch);
         return FTTE_OK;
     }
     for (int32_t ky = 0; ky < layer->kernel_h; ky++)
@@ -981,6 +1024,39 @@ ftte_status ftte_conv_backward_input(const ftte_layer *layer, int32_t op, int32_
                 scatter_tap(layer, n, slice, t, grad_output, weights, grad_input);
         }
     return FTTE_OK;
+}
+
+ftte_status ftte_conv_backward_input_runs(const ftte_layer *layer, int32_t op, int32_t n,
+                                          const ftte_conv_run *runs, int32_t count,
+                                          const float *grad_output, float *grad_input,
+                                          float *scratch) {
+    if (runs == NULL || count < 1) return FTTE_ERR_ARG;
+    for (int32_t i = 0; i < count; i++) {
+        ftte_status status = check(layer, op, n, (ftte_slice){runs[i].begin, runs[i].count});
+        if (status != FTTE_OK) return status;
+        if (runs[i].w == NULL) return FTTE_ERR_ARG;
+    }
+    if (grad_output == NULL || grad_input == NULL || scratch == NULL) return FTTE_ERR_ARG;
+    if (!gathers(layer)) { /* tap by tap: a run at a time */
+        for (int32_t i = 0; i < count; i++) {
+            const ftte_slice slice = {runs[i].begin, runs[i].count};
+            ftte_status status = ftte_conv_backward_input(layer, op, n, slice, grad_output,
+                                                          runs[i].w, grad_input, scratch);
+            if (status != FTTE_OK) return status;
+        }
+        return FTTE_OK;
+    }
+#if FTTE_HOST_TILES
+    if (host_gather(layer, n, runs, count, grad_output, grad_input)) return FTTE_OK;
+    /* Runs whose panels fit alone keep the host's order; the others take the board's. */
+    for (int32_t i = 0; i < count; i++)
+        if (!host_gather(layer, n, runs + i, 1, grad_output, grad_input))
+            gather(layer, n, runs + i, 1, grad_output, grad_input, scratch);
+    return FTTE_OK;
+#else
+    gather(layer, n, runs, count, grad_output, grad_input, scratch);
+    return FTTE_OK;
+#endif
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -66,6 +66,39 @@ int32_t ftte_conv_forward_scratch(const ftte_layer *layer, int32_t op);
 int32_t ftte_conv_backward_input_scratch(const ftte_layer *layer, int32_t op);
 int32_t ftte_conv_backward_weight_scratch(const ftte_layer *layer, int32_t op);
 
+/* Where each output channel's weight row is, for a call over all out.c channels of a layer
+ * whose rows come from two places (the trainer's runs of trainable rows in its arena and frozen
+ * rows in the layer table, src/train/layer_passes.c): channel o's row is at
+ * trained + rank(o) * len when bit (o % 8) of mask[o / 8] is set (rank(o): the set bits below
+ * o), else at frozen + o * len. mask NULL: every row at frozen + o * len. */
+typedef struct {
+    const float *trained;
+    const float *frozen;
+    const uint8_t *mask;
+    int32_t len; /* floats per row */
+} ftte_weight_rows;
+
+/* Walks the rows of ftte_weight_rows in channel order. */
+typedef struct {
+    const ftte_weight_rows *rows;
+    int32_t o, rank;
+} ftte_row_cursor;
+
+static inline const float *ftte_next_row(ftte_row_cursor *c) {
+    const ftte_weight_rows *r = c->rows;
+    const int32_t o = c->o++;
+    if (r->mask != NULL && ((r->mask[o >> 3] >> (o & 7)) & 1))
+        return r->trained + (ptrdiff_t)(c->rank++) * r->len;
+    return r->frozen + (ptrdiff_t)o * r->len;
+}
+
+/* A run of consecutive output channels [begin, begin + count) whose weight rows are one
+ * matrix from w on (the backward to the input sums a run's channels, then the next run's). */
+typedef struct {
+    int32_t begin, count;
+    const float *w;
+} ftte_conv_run;
+
 /* The conv2d kernels' semantics (ftte_kernels.h) for a layer of operator `op`. */
 ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ftte_slice slice,
                               const float *input, const float *weights, const float *bias,
@@ -73,6 +106,18 @@ ftte_status ftte_conv_forward(const ftte_layer *layer, int32_t op, int32_t n, ft
 ftte_status ftte_conv_backward_input(const ftte_layer *layer, int32_t op, int32_t n,
                                      ftte_slice slice, const float *grad_output,
                                      const float *weights, float *grad_input, float *scratch);
+/* The forward of every output channel, row o of the weights where `rows` says (rows->len is
+ * set here): the bits of one ftte_conv_forward per run of rows, in one pass over the windows. */
+ftte_status ftte_conv_forward_rows(const ftte_layer *layer, int32_t op, int32_t n,
+                                   ftte_weight_rows rows, const float *input, const float *bias,
+                                   float *output, float *scratch);
+/* grad_input += the backward of each of the `count` runs in turn: the bits of one
+ * ftte_conv_backward_input per run, in order, with each gradient kept in registers from one run
+ * to the next. */
+ftte_status ftte_conv_backward_input_runs(const ftte_layer *layer, int32_t op, int32_t n,
+                                          const ftte_conv_run *runs, int32_t count,
+                                          const float *grad_output, float *grad_input,
+                                          float *scratch);
 ftte_status ftte_conv_backward_weight(const ftte_layer *layer, int32_t op, int32_t n,
                                       ftte_slice slice, const float *input,
                                       const float *grad_output, float *grad_weights,
