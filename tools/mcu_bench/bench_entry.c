@@ -14,6 +14,7 @@
  * direction.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "ftte_kernels.h"
 #include "ftte_train.h"
@@ -157,6 +158,178 @@ int bench_run(int32_t case_id) {
         scratch_bytes(&l, n, direction) > (int32_t)sizeof bench_scratch)
         return BENCH_ERR_CAPACITY;
     return dispatch(&l, n, direction);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The rest of a training step (ftte.bench.instructions' "ops" section)                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/* bench_op_run(case_id) calls ONE function once on row case_id of bench_op_cases: a MAC
+ * kernel on an output-channel slice {0, count} (what a run of trainable or frozen channels
+ * costs), or one of the other operations of ftte_train_step (SGD, activations and their
+ * masks, indexed max pool, bias gradient, loss, zeroing). Each is measured at two or more
+ * sizes, so that the host solves a per-element cost and a per-call constant exactly. */
+#define OP_FORWARD 0 /* 0..2: the MAC kernel of the row's op in that direction, slice {0, count} */
+#define OP_BACKWARD_INPUT 1
+#define OP_BACKWARD_WEIGHT 2
+#define OP_SGD 3          /* ftte_sgd_update of count values, no velocity */
+#define OP_SGD_MOMENTUM 4 /* ... with velocity */
+#define OP_RELU 5         /* ftte_relu_forward of count floats */
+#define OP_RELU6 6
+#define OP_RELU_MASK 7 /* ftte_relu_mask of count floats */
+#define OP_RELU6_MASK 8
+#define OP_MASKED_BACKWARD 9 /* ftte_activation_backward_masked of count floats */
+#define OP_RELU_BACKWARD 10  /* ftte_relu_backward of count floats */
+#define OP_POOL_FORWARD 11   /* ftte_max_pool2d_forward_indexed of the row's geometry */
+#define OP_POOL_BACKWARD 12  /* ftte_max_pool2d_backward_indexed of the row's geometry */
+#define OP_BIAS_BACKWARD 13  /* ftte_bias_backward: count rows of the geometry's out.c */
+#define OP_CROSS_ENTROPY 14  /* ftte_cross_entropy_backward: batch n of count classes */
+#define OP_ZERO 15           /* memset of count floats (train_step.c's zero() compiles to it) */
+#define OP_KINDS 16
+
+/* One row: kind, batch, count, then the 13 geometry integers of bench_cases. */
+#define OP_FIELDS 16
+#define OP(kind, n, count, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl) \
+    {kind, n, count, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl}
+#define ELEMENTWISE(kind, count) OP(kind, 1, count, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+/* A MAC kernel direction on slices of 1, 2, 3, 4 and 8 channels, and the whole layer again at
+ * a second size (for the per-call constant; the whole layer at the first size is bench_cases'). */
+#define SLICES(dir, n, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl, ih2, iw2, ic2, oh2, ow2) \
+    OP(dir, n, 1, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl),                            \
+    OP(dir, n, 2, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl),                            \
+    OP(dir, n, 3, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl),                            \
+    OP(dir, n, 4, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl),                            \
+    OP(dir, n, 8, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl),                            \
+    OP(dir, n, oc, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl),                           \
+    OP(dir, n, oc, op, ih2, iw2, ic2, oh2, ow2, oc, kh, kw, sh, sw, pt, pl)
+#define SLICES3(n, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl, ih2, iw2, ic2, oh2, ow2)                      \
+    SLICES(OP_FORWARD, n, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl, ih2, iw2, ic2, oh2, ow2),         \
+    SLICES(OP_BACKWARD_INPUT, n, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl, ih2, iw2, ic2, oh2, ow2),  \
+    SLICES(OP_BACKWARD_WEIGHT, n, op, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, pt, pl, ih2, iw2, ic2, oh2, ow2)
+
+const int32_t bench_op_cases[][OP_FIELDS] = {
+    /* the MAC kernels of bench_cases (batch 1), second size: half the input channels (dense)
+     * or half the width (conv) */
+    SLICES3(1, FTTE_OP_DENSE, 1, 1, 64, 1, 1, 32, 0, 0, 0, 0, 0, 0, 1, 1, 32, 1, 1),
+    SLICES3(1, FTTE_OP_CONV2D, 14, 14, 8, 14, 14, 16, 3, 3, 1, 1, 1, 1, 14, 7, 8, 14, 7),
+    SLICES3(1, FTTE_OP_POINTWISE_CONV2D, 14, 14, 16, 14, 14, 16, 1, 1, 1, 1, 0, 0, 14, 7, 16, 14, 7),
+    SLICES3(1, FTTE_OP_DEPTHWISE_CONV2D, 14, 14, 8, 14, 14, 8, 3, 3, 1, 1, 1, 1, 14, 7, 8, 14, 7),
+    SLICES3(1, FTTE_OP_CONV1D, 1, 64, 3, 1, 64, 16, 1, 5, 1, 1, 0, 2, 1, 32, 3, 1, 32),
+    ELEMENTWISE(OP_SGD, 64), ELEMENTWISE(OP_SGD, 256),
+    ELEMENTWISE(OP_SGD_MOMENTUM, 64), ELEMENTWISE(OP_SGD_MOMENTUM, 256),
+    ELEMENTWISE(OP_RELU, 64), ELEMENTWISE(OP_RELU, 256),
+    ELEMENTWISE(OP_RELU6, 64), ELEMENTWISE(OP_RELU6, 256),
+    ELEMENTWISE(OP_RELU_MASK, 64), ELEMENTWISE(OP_RELU_MASK, 256),
+    ELEMENTWISE(OP_RELU6_MASK, 64), ELEMENTWISE(OP_RELU6_MASK, 256),
+    ELEMENTWISE(OP_MASKED_BACKWARD, 64), ELEMENTWISE(OP_MASKED_BACKWARD, 256),
+    ELEMENTWISE(OP_RELU_BACKWARD, 64), ELEMENTWISE(OP_RELU_BACKWARD, 256),
+    ELEMENTWISE(OP_ZERO, 64), ELEMENTWISE(OP_ZERO, 256),
+    ELEMENTWISE(OP_CROSS_ENTROPY, 8), ELEMENTWISE(OP_CROSS_ENTROPY, 16),
+    /* bias gradient: rows x channels at (16, 8), (32, 8), (16, 16) */
+    OP(OP_BIAS_BACKWARD, 1, 16, FTTE_OP_DENSE, 1, 1, 1, 1, 1, 8, 0, 0, 0, 0, 0, 0),
+    OP(OP_BIAS_BACKWARD, 1, 32, FTTE_OP_DENSE, 1, 1, 1, 1, 1, 8, 0, 0, 0, 0, 0, 0),
+    OP(OP_BIAS_BACKWARD, 1, 16, FTTE_OP_DENSE, 1, 1, 1, 1, 1, 16, 0, 0, 0, 0, 0, 0),
+    /* indexed max pool: 1x2 windows over 32 and 64 columns of 8 channels, 1x4 over 64 */
+    OP(OP_POOL_FORWARD, 1, 0, FTTE_OP_MAX_POOL2D, 1, 32, 8, 1, 16, 8, 1, 2, 1, 2, 0, 0),
+    OP(OP_POOL_FORWARD, 1, 0, FTTE_OP_MAX_POOL2D, 1, 64, 8, 1, 32, 8, 1, 2, 1, 2, 0, 0),
+    OP(OP_POOL_FORWARD, 1, 0, FTTE_OP_MAX_POOL2D, 1, 64, 8, 1, 16, 8, 1, 4, 1, 4, 0, 0),
+    OP(OP_POOL_BACKWARD, 1, 0, FTTE_OP_MAX_POOL2D, 1, 32, 8, 1, 16, 8, 1, 2, 1, 2, 0, 0),
+    OP(OP_POOL_BACKWARD, 1, 0, FTTE_OP_MAX_POOL2D, 1, 64, 8, 1, 32, 8, 1, 2, 1, 2, 0, 0),
+    OP(OP_POOL_BACKWARD, 1, 0, FTTE_OP_MAX_POOL2D, 1, 64, 8, 1, 16, 8, 1, 4, 1, 4, 0, 0),
+};
+const int32_t bench_op_fields = OP_FIELDS;
+
+uint8_t bench_aux[X_CAP];  /* activation masks, max pool argmax */
+int32_t bench_labels[64];  /* cross-entropy labels */
+float bench_op_loss;
+
+int bench_op_run(int32_t case_id) {
+    const int32_t count_cases = (int32_t)(sizeof bench_op_cases / sizeof bench_op_cases[0]);
+    if (case_id < 0 || case_id >= count_cases) return BENCH_ERR_CASE;
+    const int32_t *c = bench_op_cases[case_id];
+    const int32_t kind = c[0], n = c[1], count = c[2];
+    ftte_layer l;
+    l.op = c[3];
+    l.in.h = c[4], l.in.w = c[5], l.in.c = c[6];
+    l.out.h = c[7], l.out.w = c[8], l.out.c = c[9];
+    l.kernel_h = c[10], l.kernel_w = c[11];
+    l.stride_h = c[12], l.stride_w = c[13];
+    l.pad_top = c[14], l.pad_left = c[15];
+    l.weights = bench_w;
+    l.bias = bench_bias;
+    if (kind < 0 || kind >= OP_KINDS) return BENCH_ERR_DIRECTION;
+    if (kind <= OP_BACKWARD_WEIGHT || kind == OP_POOL_FORWARD || kind == OP_POOL_BACKWARD) {
+        const ftte_status valid = ftte_layer_validate(&l);
+        if (valid != FTTE_OK) return valid;
+        if (n < 1 || (int64_t)n * ftte_shape_size(l.in) > X_CAP ||
+            (int64_t)n * ftte_shape_size(l.out) > Y_CAP)
+            return BENCH_ERR_CAPACITY;
+    } else if (count < 1 || count > X_CAP || count > W_CAP || n > 64) {
+        return BENCH_ERR_CAPACITY;
+    }
+    float *x = bench_x, *gx = bench_gx, *y = bench_y, *gy = bench_gy, *gw = bench_gw;
+    const float *w = bench_w, *b = bench_bias;
+    float *s = bench_scratch;
+    if (kind <= OP_BACKWARD_WEIGHT) {
+        const ftte_slice slice = {0, count};
+        if (count < 1 || count > l.out.c || (int64_t)l.out.c * ftte_layer_row_length(&l) > W_CAP ||
+            l.out.c > B_CAP || scratch_bytes(&l, n, kind) > (int32_t)sizeof bench_scratch)
+            return BENCH_ERR_CAPACITY;
+        switch (l.op * 4 + kind) {
+        case FTTE_OP_DENSE * 4 + BENCH_FORWARD: return ftte_dense_forward(&l, n, slice, x, w, b, y);
+        case FTTE_OP_DENSE * 4 + BENCH_BACKWARD_INPUT:
+            return ftte_dense_backward_input(&l, n, slice, gy, w, gx);
+        case FTTE_OP_DENSE * 4 + BENCH_BACKWARD_WEIGHT:
+            return ftte_dense_backward_weight(&l, n, slice, x, gy, gw);
+        case FTTE_OP_CONV2D * 4 + BENCH_FORWARD:
+            return ftte_conv2d_forward(&l, n, slice, x, w, b, y, s);
+        case FTTE_OP_CONV2D * 4 + BENCH_BACKWARD_INPUT:
+            return ftte_conv2d_backward_input(&l, n, slice, gy, w, gx, s);
+        case FTTE_OP_CONV2D * 4 + BENCH_BACKWARD_WEIGHT:
+            return ftte_conv2d_backward_weight(&l, n, slice, x, gy, gw, s);
+        case FTTE_OP_CONV1D * 4 + BENCH_FORWARD:
+            return ftte_conv1d_forward(&l, n, slice, x, w, b, y, s);
+        case FTTE_OP_CONV1D * 4 + BENCH_BACKWARD_INPUT:
+            return ftte_conv1d_backward_input(&l, n, slice, gy, w, gx, s);
+        case FTTE_OP_CONV1D * 4 + BENCH_BACKWARD_WEIGHT:
+            return ftte_conv1d_backward_weight(&l, n, slice, x, gy, gw, s);
+        case FTTE_OP_POINTWISE_CONV2D * 4 + BENCH_FORWARD:
+            return ftte_pointwise_conv2d_forward(&l, n, slice, x, w, b, y);
+        case FTTE_OP_POINTWISE_CONV2D * 4 + BENCH_BACKWARD_INPUT:
+            return ftte_pointwise_conv2d_backward_input(&l, n, slice, gy, w, gx);
+        case FTTE_OP_POINTWISE_CONV2D * 4 + BENCH_BACKWARD_WEIGHT:
+            return ftte_pointwise_conv2d_backward_weight(&l, n, slice, x, gy, gw);
+        case FTTE_OP_DEPTHWISE_CONV2D * 4 + BENCH_FORWARD:
+            return ftte_depthwise_conv2d_forward(&l, n, slice, x, w, b, y);
+        case FTTE_OP_DEPTHWISE_CONV2D * 4 + BENCH_BACKWARD_INPUT:
+            return ftte_depthwise_conv2d_backward_input(&l, n, slice, gy, w, gx);
+        case FTTE_OP_DEPTHWISE_CONV2D * 4 + BENCH_BACKWARD_WEIGHT:
+            return ftte_depthwise_conv2d_backward_weight(&l, n, slice, x, gy, gw);
+        default: return BENCH_ERR_DIRECTION;
+        }
+    }
+    switch (kind) {
+    case OP_SGD: return ftte_sgd_update(count, 0.01f, 0.0f, gw, 0, bench_w);
+    case OP_SGD_MOMENTUM: return ftte_sgd_update(count, 0.01f, 0.9f, gw, bench_gx, bench_w);
+    case OP_RELU: return ftte_relu_forward(count, x, y);
+    case OP_RELU6: return ftte_relu6_forward(count, x, y);
+    case OP_RELU_MASK: return ftte_relu_mask(count, y, (uint32_t *)(void *)bench_aux);
+    case OP_RELU6_MASK: return ftte_relu6_mask(count, y, (uint32_t *)(void *)bench_aux);
+    case OP_MASKED_BACKWARD:
+        return ftte_activation_backward_masked(count, (const uint32_t *)(const void *)bench_aux,
+                                               gy, gx);
+    case OP_RELU_BACKWARD: return ftte_relu_backward(count, y, gy, gx);
+    case OP_POOL_FORWARD: return ftte_max_pool2d_forward_indexed(&l, n, x, y, bench_aux);
+    case OP_POOL_BACKWARD: return ftte_max_pool2d_backward_indexed(&l, n, bench_aux, gy, gx);
+    case OP_BIAS_BACKWARD:
+        if ((int64_t)count * l.out.c > Y_CAP || l.out.c > W_CAP) return BENCH_ERR_CAPACITY;
+        return ftte_bias_backward(count, l.out.c, gy, gw);
+    case OP_CROSS_ENTROPY:
+        if ((int64_t)n * count > Y_CAP) return BENCH_ERR_CAPACITY;
+        return ftte_cross_entropy_backward(n, count, y, bench_labels, gy, &bench_op_loss);
+    case OP_ZERO: memset(gw, 0, (size_t)count * sizeof(float)); return 0;
+    default: return BENCH_ERR_DIRECTION;
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -428,6 +428,19 @@ class Emulator:
                      batch=int(r[1]), geometry=tuple(int(v) for v in r[2:]))
                 for i, r in enumerate(rows)]
 
+    def op_cases(self) -> list["OpCase"]:
+        """The rows of bench_op_cases (their count from the symbol's size, as on RV32)."""
+        from ftte.native import op_names
+        count, rest = divmod(self.fw.symbols["bench_op_cases"].size, 4 * OP_FIELDS)
+        if rest:
+            raise BenchError("bench_op_cases is not a whole number of rows: tools/mcu_bench/bench_entry.c "
+                             "and ftte.bench.instructions disagree")
+        rows = self.read_i32("bench_op_cases", count * OP_FIELDS).reshape(count, OP_FIELDS)
+        names = op_names()
+        return [OpCase(index=i, kind=OP_KINDS[int(r[0])], batch=int(r[1]), count=int(r[2]),
+                       geometry=tuple(int(v) for v in r[3:]), kernel=names[int(r[3])] if r[0] <= 2 else "")
+                for i, r in enumerate(rows)]
+
     def find_case(self, kernel: str, direction: str, batch: int = 1) -> Case:
         for case in self.cases:
             if (case.kernel, case.direction, case.batch) == (kernel, direction, batch):
@@ -495,14 +508,16 @@ def make_inputs(case: Case, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return inputs
 
 
-def host_reference(case: Case, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The same kernel, built for the host (ftte._native), on copies of the same inputs."""
+def host_reference(case: Case, inputs: dict[str, np.ndarray], count: int | None = None) -> np.ndarray:
+    """The same kernel, built for the host (ftte._native), on copies of the same inputs (on the
+    output channels {0, count}, default all)."""
     from ftte.native import check, ffi, float_buffer, lib
 
     bufs = {role: np.array(values, dtype=np.float32) for role, values in inputs.items()}
     layer = case.layer()
     fn = getattr(lib, case.function)
-    n, whole = case.batch, ffi.new("ftte_slice *", {"begin": 0, "count": case.out_shape[2]})[0]
+    count = case.out_shape[2] if count is None else count
+    n, whole = case.batch, ffi.new("ftte_slice *", {"begin": 0, "count": count})[0]
     f = {role: float_buffer(values, role) for role, values in bufs.items()}
     args = {"forward": [f["x"], f["w"], f["bias"], f["y"]],
             "backward_input": [f["gy"], f["w"], f["gx"]],
@@ -541,6 +556,142 @@ def verify(run: Run, inputs: dict[str, np.ndarray], rtol: float = 1e-4, atol: fl
             raise BenchError(f"{case.function} ({case.describe()}): emulator result differs from "
                              f"the {name} at {int(bad.sum())} of {bad.size} elements "
                              f"(first: [{i}] {run.result[i]!r} vs {want[i]!r})")
+
+
+# ---------------------------------------------------------------------------------------------
+# The rest of a training step: bench_op_cases
+# ---------------------------------------------------------------------------------------------
+
+OP_FIELDS = 16  # bench_entry.c's OP_FIELDS: kind, batch, count, then the 13 geometry integers
+# bench_entry.c's OP_* kinds, in order. The first three are the MAC kernels on a channel slice.
+OP_KINDS = ("forward", "backward_input", "backward_weight", "sgd", "sgd_momentum", "relu", "relu6",
+            "relu_mask", "relu6_mask", "masked_backward", "relu_backward", "pool_forward",
+            "pool_backward", "bias_backward", "cross_entropy", "zero")
+OP_FUNCTIONS = {"sgd": "ftte_sgd_update", "sgd_momentum": "ftte_sgd_update", "relu": "ftte_relu_forward",
+                "relu6": "ftte_relu6_forward", "relu_mask": "ftte_relu_mask", "relu6_mask": "ftte_relu6_mask",
+                "masked_backward": "ftte_activation_backward_masked", "relu_backward": "ftte_relu_backward",
+                "pool_forward": "ftte_max_pool2d_forward_indexed",
+                "pool_backward": "ftte_max_pool2d_backward_indexed", "bias_backward": "ftte_bias_backward",
+                "cross_entropy": "ftte_cross_entropy_backward", "zero": "memset"}
+
+
+@dataclass(frozen=True)
+class OpCase:
+    """One row of bench_entry.c's bench_op_cases."""
+
+    index: int
+    kind: str       # OP_KINDS
+    batch: int
+    count: int      # slice channels (MAC kernels), elements, rows (bias), classes (loss)
+    geometry: tuple[int, ...]
+    kernel: str = ""  # the MAC kernel's operator ('' for the other kinds)
+
+    @property
+    def as_case(self) -> Case:
+        """The MAC kernel case of this row's geometry (whole layer)."""
+        return Case(index=-1, kernel=self.kernel, direction=self.kind, batch=self.batch, geometry=self.geometry)
+
+    @property
+    def function(self) -> str:
+        return self.as_case.function if self.kernel else OP_FUNCTIONS[self.kind]
+
+    @property
+    def name(self) -> str:
+        """The row's key in the simulator's data: 'conv1d backward_weight', 'sgd', ..."""
+        return f"{self.kernel} {self.kind}" if self.kernel else self.kind
+
+    @property
+    def macs(self) -> int:
+        """MACs of a MAC kernel row's slice (0 for the other kinds)."""
+        if not self.kernel:
+            return 0
+        case = self.as_case
+        return case.macs * self.count // case.out_shape[2]
+
+    def describe(self) -> str:
+        if self.kernel:
+            return f"{self.as_case.describe()}, channels 0..{self.count - 1}"
+        g = self.geometry
+        if self.kind.startswith("pool"):
+            return f"{g[1]}x{g[2]}x{g[3]} -> {g[4]}x{g[5]}x{g[6]}, window {g[7]}x{g[8]}"
+        if self.kind == "bias_backward":
+            return f"{self.count} rows x {g[6]} channels"
+        if self.kind == "cross_entropy":
+            return f"batch {self.batch}, {self.count} classes"
+        return f"{self.count} floats"
+
+
+@dataclass
+class OpRun:
+    case: OpCase
+    status: int
+    pcs: Counter
+
+    @property
+    def instructions(self) -> int:
+        return sum(self.pcs.values())
+
+
+def run_op(emulator: "Emulator", case: OpCase, rng: np.random.Generator) -> OpRun:
+    """Writes random inputs, calls bench_op_run(case.index) once, checks the result where the
+    host has the same kernel (MAC slices: the host build; SGD, ReLU, zeroing: numpy)."""
+    size = emulator.fw.symbols["bench_x"].size // 4
+    inputs = {role: rng.standard_normal(size).astype(np.float32) for role in ("x", "gx", "y", "gy")}
+    inputs["w"] = rng.standard_normal(emulator.fw.symbols["bench_w"].size // 4).astype(np.float32)
+    inputs["gw"] = rng.standard_normal(emulator.fw.symbols["bench_gw"].size // 4).astype(np.float32)
+    inputs["bias"] = rng.standard_normal(emulator.fw.symbols["bench_bias"].size // 4).astype(np.float32)
+    for role, values in inputs.items():
+        emulator.write_floats(BUFFERS[role], values)
+    window = max(case.geometry[7] * case.geometry[8], 1)
+    aux = rng.integers(0, window if case.kind.startswith("pool") else 256, emulator.fw.symbols["bench_aux"].size)
+    emulator.uc.mem_write(emulator.fw.address("bench_aux"), aux.astype(np.uint8).tobytes())
+    labels = rng.integers(0, max(case.count, 1), 64).astype("<i4")
+    emulator.uc.mem_write(emulator.fw.address("bench_labels"), labels.tobytes())
+    status, pcs = emulator.call("bench_op_run", case.function, case.index)
+    run = OpRun(case, status, pcs)
+    if status != 0:
+        raise BenchError(f"{case.function} ({case.describe()}) returned status {status}")
+    if run.instructions == 0:
+        raise BenchError(f"{case.function}: no instructions counted")
+    n = case.count
+    if case.kernel:
+        mac = case.as_case
+        sizes = mac.sizes()
+        want = host_reference(mac, {r: inputs[r][:k] for r, k in sizes.items()}, case.count)
+        role = RESULT[case.kind]
+        got = emulator.read_floats(BUFFERS[role], sizes[role])
+        if case.kind == "forward":  # the slice's channels only: the rest of y is not written
+            oc = mac.out_shape[2]
+            keep = (np.arange(sizes[role]) % oc) < case.count
+            got, want = got[keep], want[keep]
+        elif case.kind == "backward_weight":
+            got, want = got[:n * mac.row_length], want[:n * mac.row_length]
+        checks = [(got, want)]
+    elif case.kind == "sgd":
+        checks = [(emulator.read_floats("bench_w", n), inputs["w"][:n] - np.float32(0.01) * inputs["gw"][:n])]
+    elif case.kind == "relu":
+        checks = [(emulator.read_floats("bench_y", n), np.maximum(inputs["x"][:n], 0))]
+    elif case.kind == "zero":
+        checks = [(emulator.read_floats("bench_gw", n), np.zeros(n, np.float32))]
+    else:
+        checks = []
+    for got, want in checks:
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+            raise BenchError(f"{case.function} ({case.describe()}): emulator result differs from the host's")
+    return run
+
+
+def measure_ops(emulator: "Emulator", seed: int = 0) -> list[OpRun]:
+    """Runs and checks every row of bench_op_cases."""
+    rng = np.random.default_rng(seed)
+    return [run_op(emulator, case, rng) for case in emulator.op_cases()]
+
+
+def ops_table(runs: list[OpRun]) -> str:
+    lines = ["| operation | geometry | MACs | instructions |", "|---|---|---:|---:|"]
+    for r in runs:
+        lines.append(f"| {r.case.name} | {r.case.describe()} | {r.case.macs:,} | {r.instructions:,} |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -659,8 +810,10 @@ def source_state() -> str:
                                      if dirty else "")
 
 
-def save_for_simulator(runs: list[Run], fw: Firmware, path: Path | None = None) -> Path:
-    """Every case's exact counts into the file ftte.sim's cost model reads (ftte.sim.measured)."""
+def save_for_simulator(runs: list[Run], fw: Firmware, path: Path | None = None,
+                       ops: list[OpRun] | None = None) -> Path:
+    """Every case's exact counts into the file ftte.sim's cost model reads (ftte.sim.measured),
+    the ops section too (measure_ops)."""
     import datetime
 
     from ftte.sim import measured
@@ -668,8 +821,12 @@ def save_for_simulator(runs: list[Run], fw: Firmware, path: Path | None = None) 
               "flags": " ".join(fw.flags.cflags + fw.flags.arch), "sources": source_state().removeprefix("sources: "),
               "date": datetime.date.today().isoformat(),
               "counts": "executed instructions (unicorn) from the kernel's entry to its return; MACs are "
-                        "ftte_layer_macs x batch"}
-    return measured.save(measured.rows_of(runs), header, path or measured.DATA)
+                        "ftte_layer_macs x batch",
+              "ops": "bench_op_cases (tools/mcu_bench/bench_entry.c): the MAC kernels on output-channel slices "
+                     "and the rest of ftte_train_step (SGD, activations, masks, indexed max pool, bias gradient, "
+                     "loss, zeroing), each at two or three sizes; executed instructions of the one call"}
+    return measured.save(measured.rows_of(runs), header, path or measured.DATA,
+                         measured.op_rows_of(ops) if ops else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -711,8 +868,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 print()
                 print(profile(runs, fw))
-            if not args.kernel and not args.no_save:
-                print(f"\nwrote {save_for_simulator(runs, fw)} (the simulator's cost model)")
+            if not args.kernel:
+                ops = measure_ops(emulator, args.seed)
+                print("\nThe rest of a training step (bench_op_cases; MAC kernels on channel slices):\n")
+                print(ops_table(ops))
+                if not args.no_save:
+                    print(f"\nwrote {save_for_simulator(runs, fw, ops=ops)} (the simulator's cost model)")
         finally:
             if temporary:
                 shutil.rmtree(build_dir, ignore_errors=True)

@@ -80,14 +80,17 @@ class Emulator(m4.Emulator):
         return (UC_RISCV_REG_SP, UC_RISCV_REG_RA, UC_RISCV_REG_A0, UC_RISCV_REG_PC), self.entry, self.halt
 
 
-def save_for_simulator(runs: list[Run], fw: Firmware, path: Path | None = None) -> Path:
+def save_for_simulator(runs: list[Run], fw: Firmware, path: Path | None = None,
+                       ops: list[m4.OpRun] | None = None) -> Path:
     from ftte.sim import measured
     header = {"command": "python -m ftte.bench.instructions_rv32", "target": "RV32IMC (soft float)",
               "compiler": fw.compiler, "flags": " ".join(fw.flags.cflags + fw.flags.arch),
               "sources": m4.source_state().removeprefix("sources: "), "date": datetime.date.today().isoformat(),
               "counts": "executed instructions (unicorn RV32) from the kernel's entry to its return, libgcc's "
-                        "soft-float calls included; MACs are ftte_layer_macs x batch"}
-    return measured.save(measured.rows_of(runs), header, path or measured.DATA_RV32)
+                        "soft-float calls included; MACs are ftte_layer_macs x batch",
+              "ops": "bench_op_cases (tools/mcu_bench/bench_entry.c), as on the M4F"}
+    return measured.save(measured.rows_of(runs), header, path or measured.DATA_RV32,
+                         measured.op_rows_of(ops) if ops else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{' '.join(fw.flags.cflags + fw.flags.arch)} (kernels/Makefile, {TARGET})\n{m4.source_state()}\n"
               "Executed instructions (unicorn), not cycles; every result checked against the host build.\n")
         print(m4.table(runs))
-        if not args.kernel and not args.no_save:
-            print(f"\nwrote {save_for_simulator(runs, fw)} (the simulator's ESP32-C3 cost model)")
+        if not args.kernel:
+            ops = m4.measure_ops(emulator, args.seed)
+            print("\nThe rest of a training step (bench_op_cases):\n")
+            print(m4.ops_table(ops))
+            if not args.no_save:
+                print(f"\nwrote {save_for_simulator(runs, fw, ops=ops)} (the simulator's ESP32-C3 cost model)")
     except BenchError as error:
         print(f"ftte.bench.instructions_rv32: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, m4.MissingTools) else 1

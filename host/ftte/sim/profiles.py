@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from ftte.model import Model, UpdateSpec
 from ftte.sim import measured
 
@@ -164,38 +166,131 @@ def profile(name: str) -> BoardProfile:
 
 @dataclass(frozen=True)
 class TaskWork:
-    """Per training sample of one (model, spec): MACs and M4F instructions, by direction."""
+    """Per training sample of one (model, spec): MACs by direction, and the instructions of the
+    whole step on the ISA it was made for (MAC kernels, and `other_instructions` of that:
+    SGD, activations, pools, bias gradients, loss, zeroing)."""
 
     forward_macs: int
     backward_input_macs: int
     backward_weight_macs: int
-    instructions: float  # instructions per sample (forward + backward) of the ISA it was made for
+    instructions: float  # instructions per sample (the whole step / batch) of the ISA it was made for
+    other_instructions: float = 0.0  # of `instructions`, those outside the MAC kernels
 
     @property
     def macs(self) -> int:
         return self.forward_macs + self.backward_input_macs + self.backward_weight_macs
 
 
-def task_work(model: Model, spec: UpdateSpec, batch: int = 1, isa: str = "m4f") -> TaskWork:
-    """MACs and instructions (of `isa`) of one training sample under `spec` (see the module doc)."""
+def _runs(layer, update) -> list[tuple[bool, int]]:
+    """(trainable, width) of each run of output channels, as ftte_next_run walks them."""
+    if update.mode != "channels":
+        return [(update.mode == "full", layer.channels)]
+    chosen = set(update.channels)
+    runs: list[tuple[bool, int]] = []
+    for o in range(layer.channels):
+        t = o in chosen
+        if runs and runs[-1][0] == t:
+            runs[-1] = (t, runs[-1][1] + 1)
+        else:
+            runs.append((t, 1))
+    return runs
+
+
+def task_work(model: Model, spec: UpdateSpec, batch: int = 1, isa: str = "m4f", momentum: bool = False) -> TaskWork:
+    """MACs and instructions (of `isa`) of one training sample under `spec`: one
+    ftte_train_step of `batch` samples walked as kernels/src/train/train_step.c runs it (the
+    plan says which activations keep a mask and which pools an argmax), each operation costed
+    from the measured file (ftte.sim.measured), divided by the batch. A file without the ops
+    section falls back to MACs x instructions/MAC (see the module doc)."""
     from ftte.train.table import LayerTable
 
     table = LayerTable(model)
+    data = measured.load(ISAS[isa])
     modes = [u.mode for u in spec.layers]
     trainable = [i for i, m in enumerate(modes) if m != "frozen"]
     lowest = min(trainable) if trainable else len(modes)
     fwd = bin_ = bw = 0
-    instructions = 0.0
+    mac_only = 0.0
     for i, layer in enumerate(model.layers):
         macs = int(table.macs(i))
         fwd += macs
-        instructions += macs * instructions_per_mac(layer.op, "forward", batch, isa)
+        mac_only += macs * instructions_per_mac(layer.op, "forward", batch, isa)
         if i > lowest:
             bin_ += macs
-            instructions += macs * instructions_per_mac(layer.op, "backward_input", batch, isa)
+            mac_only += macs * instructions_per_mac(layer.op, "backward_input", batch, isa)
         if modes[i] in ("full", "channels"):
             rows = layer.channels if modes[i] == "full" else len(spec.layers[i].channels)
             share = macs * rows // max(layer.channels, 1)
             bw += share
-            instructions += share * instructions_per_mac(layer.op, "backward_weight", batch, isa)
-    return TaskWork(fwd, bin_, bw, instructions)
+            mac_only += share * instructions_per_mac(layer.op, "backward_weight", batch, isa)
+    if not data.ops or not trainable:
+        return TaskWork(fwd, bin_, bw, mac_only)
+    kernels, other = _step_instructions(model, spec, table, data, batch, lowest, momentum)
+    return TaskWork(fwd, bin_, bw, (kernels + other) / batch, other / batch)
+
+
+def _step_instructions(model, spec, table, data, n, lowest, momentum) -> tuple[float, float]:
+    """(MAC kernel, other) instructions of one step of n samples (train_step.c's order)."""
+    from ftte.train.trainer import NativeConfig
+
+    plan = NativeConfig(model, spec, n, momentum).plan
+    kernels = other = 0.0
+
+    def call(layer, i, direction, width):
+        macs = int(table.macs(i)) * n
+        cost = data.kernel_call(layer.op, direction, width, layer.channels, macs / max(layer.channels, 1))
+        if cost is None:  # an operator without slices measured: per MAC only
+            cost = macs * width / layer.channels * (data.per_mac(layer.op, direction, n) or IPM_DEFAULT)
+        return cost
+
+    def in_place(i):
+        return i > 0 and model.layers[i].op in ("relu", "relu6", "flatten")
+
+    sizes = [(n * int(np.prod(layer.in_shape)), n * int(np.prod(layer.out_shape))) for layer in model.layers]
+    # forward
+    for i, layer in enumerate(model.layers):
+        update, size_in, size_out = spec.layers[i], *sizes[i]
+        aux = plan.aux_offset[i] >= 0
+        if layer.has_weights:
+            runs = _runs(layer, update)
+            if update.mode == "channels" and layer.op in ("conv1d", "conv2d"):  # one pass, every row
+                kernels += call(layer, i, "forward", layer.channels)
+            else:
+                kernels += sum(call(layer, i, "forward", w) for _, w in runs)
+        elif layer.op in ("relu", "relu6"):
+            other += data.elementwise(layer.op, size_out)
+            if aux:
+                other += data.elementwise(f"{layer.op}_mask", size_out)
+        elif layer.op == "max_pool2d":
+            other += data.pool("forward", size_out, size_in)
+    # loss
+    other += data.elementwise("cross_entropy", n * model.layers[-1].out_shape[2])
+    # backward, each layer updated after its gradients
+    for i in range(len(model.layers) - 1, lowest - 1, -1):
+        layer, update, (size_in, size_out) = model.layers[i], spec.layers[i], sizes[i]
+        if layer.has_weights:
+            runs = _runs(layer, update)
+            rows = sum(w for t, w in runs if t)
+            bias = layer.channels if update.mode != "frozen" and layer.bias is not None else 0
+            grad = rows * int(table.row_length(i)) + bias
+            if grad:
+                other += data.elementwise("zero", grad)
+                if bias:
+                    other += data.bias_backward(size_out // layer.channels, layer.channels)
+                kernels += sum(call(layer, i, "backward_weight", w) for t, w in runs if t)
+            if i > lowest:
+                other += data.elementwise("zero", size_in)
+                if update.mode == "channels" and layer.op in ("conv1d", "conv2d"):
+                    kernels += call(layer, i, "backward_input", layer.channels)
+                else:
+                    kernels += sum(call(layer, i, "backward_input", w) for _, w in runs)
+            if grad:
+                other += data.elementwise("sgd_momentum" if momentum else "sgd", grad)
+        elif i > lowest:
+            if not in_place(i):
+                other += data.elementwise("zero", size_in)
+            if layer.op in ("relu", "relu6"):
+                other += data.elementwise("masked_backward" if plan.aux_offset[i] >= 0 else "relu_backward", size_out)
+            elif layer.op == "max_pool2d":
+                other += data.pool("backward", size_out, size_in)
+    return kernels, other
