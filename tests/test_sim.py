@@ -90,7 +90,8 @@ def test_task_work_follows_the_kernels_mac_counts_and_the_spec():
     assert m4.seconds_for(full.instructions) == pytest.approx(full.instructions * 1.25 / 64e6)
     assert m7.seconds_for(full.instructions) < m4.seconds_for(full.instructions)
     soft = task_work(model, UpdateSpec.full(model), isa="rv32imc")  # ESP32-C3: measured soft float
-    assert soft.macs == full.macs and soft.instructions > 50 * full.instructions
+    # (the RV32 data has no ops section yet: its MAC kernels only, against the whole M4F step)
+    assert soft.macs == full.macs and soft.instructions > 20 * full.instructions
     assert PROFILES["esp32c3"].seconds_for(soft.instructions) > m4.seconds_for(full.instructions)
 
 

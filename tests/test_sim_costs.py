@@ -35,10 +35,34 @@ def test_task_work_follows_the_file(tmp_path, monkeypatch):
     model = reference_model("accel_cnn1d").build(0)
     before = task_work(model, UpdateSpec.full(model)).instructions
     doubled = [{**r, "instructions": 2 * r["instructions"]} for r in COMMITTED["rows"]]
-    path = measured.save(doubled, COMMITTED["header"], tmp_path / "ipm.json")
+    ops = [{**r, "instructions": 2 * r["instructions"]} for r in COMMITTED["ops"]]
+    path = measured.save(doubled, COMMITTED["header"], tmp_path / "ipm.json", ops)
     from ftte.sim import profiles
     monkeypatch.setitem(profiles.ISAS, "m4f", path)
     assert task_work(model, UpdateSpec.full(model)).instructions == pytest.approx(2 * before, rel=1e-9)
+    # without the ops section: MACs x instructions/MAC only (as before the step was counted)
+    macs_only = measured.save(COMMITTED["rows"], COMMITTED["header"], tmp_path / "macs.json")
+    monkeypatch.setitem(profiles.ISAS, "m4f", macs_only)
+    work = task_work(model, UpdateSpec.full(model))
+    assert work.other_instructions == 0 and work.instructions < before / 1.5
+
+
+def test_the_ops_section_covers_the_whole_step():
+    """Every operation task_work charges has its measured cases, each MAC kernel its slices and
+    its whole layer at two sizes; a step costs more than its MAC kernels alone."""
+    ops = {r["op"] for r in COMMITTED["ops"]}
+    assert ops >= {"sgd", "sgd_momentum", "relu", "relu6", "relu_mask", "relu6_mask", "masked_backward",
+                   "relu_backward", "pool_forward", "pool_backward", "bias_backward", "cross_entropy", "zero"}
+    for kernel in ("dense", "conv2d", "pointwise_conv2d", "depthwise_conv2d", "conv1d"):
+        for direction in measured.DIRECTIONS:
+            rows = [r for r in COMMITTED["ops"] if r["op"] == f"{kernel} {direction}"]
+            assert {r["count"] for r in rows} >= {1, 2, 3, 4}
+            assert len({r["macs"] for r in rows if r["count"] == r["geometry"][6]}) == 2
+    data = measured.load()
+    assert data.linear("sgd")[1] > 0 and data.pool("forward", 16, 32) > 0 and data.bias_backward(16, 8) > 0
+    model = reference_model("accel_cnn1d").build(0)
+    work = task_work(model, UpdateSpec.full(model))
+    assert 0 < work.other_instructions < work.instructions
 
 
 def _missing_tools() -> str | None:
@@ -56,6 +80,27 @@ def test_the_committed_counts_are_what_the_kernels_measure_today(tmp_path):
     committed = {(r["kernel"], r["direction"], r["batch"]): (r["macs"], r["instructions"]) for r in COMMITTED["rows"]}
     assert now == committed, "the kernels changed: re-run python -m ftte.bench.instructions to refresh " \
                              f"{measured.DATA.name}"
+
+
+@pytest.mark.skipif(_missing_tools() is not None, reason=_missing_tools() or "")
+def test_the_committed_ops_are_what_the_kernels_measure_today(tmp_path):
+    emulator = bench.Emulator(bench.build(tmp_path))
+    now = [(r["op"], r["count"], r["geometry"], r["instructions"]) for r in measured.op_rows_of(bench.measure_ops(emulator))]
+    committed = [(r["op"], r["count"], r["geometry"], r["instructions"]) for r in COMMITTED["ops"]]
+    assert now == committed, "the kernels or bench_op_cases changed: re-run python -m ftte.bench.instructions " \
+                             f"to refresh {measured.DATA.name}"
+
+
+@pytest.mark.skipif(_missing_tools() is not None, reason=_missing_tools() or "")
+def test_task_work_predicts_a_whole_m4f_step(tmp_path):
+    """ftte.bench.steps: one emulated ftte_train_step of both paper models under the full spec,
+    the importance w* and two random channel specs each is what task_work predicts within 10%
+    (measured 0.94-1.06 when the ops section was added)."""
+    from ftte.bench import steps
+
+    emulator = bench.Emulator(bench.build(tmp_path))
+    for run in steps.measure(emulator, extra=2):
+        assert 0.9 < run.ratio < 1.1, f"{run.model}, {run.spec}: measured / predicted {run.ratio:.3f}"
 
 
 def test_the_esp32c3_profile_costs_its_measured_soft_float_instructions():

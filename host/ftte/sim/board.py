@@ -91,10 +91,10 @@ class Trainers:
             hit = self._indices[id(spec)] = (spec, self.index.indices(spec))
         return hit[1]
 
-    def work(self, spec: UpdateSpec, batch: int, isa: str = "m4f") -> TaskWork:
-        key = (spec, batch, isa)
+    def work(self, spec: UpdateSpec, batch: int, isa: str = "m4f", momentum: bool = False) -> TaskWork:
+        key = (spec, batch, isa, momentum)
         if key not in self._work:
-            self._work[key] = task_work(self.model, spec, batch, isa)
+            self._work[key] = task_work(self.model, spec, batch, isa, momentum)
         return self._work[key]
 
     def train(self, job: Job) -> Trained:
@@ -226,7 +226,7 @@ class SimulatedBoard:
                              f"the spec selects {indices.size}")
         samples = hyper.local_steps * min(hyper.batch, len(self._shard))
         link = self.link.seconds(task.values.nbytes) * self.factor
-        work = trainers.work(task.spec, hyper.batch, self.profile.isa)
+        work = trainers.work(task.spec, hyper.batch, self.profile.isa, hyper.momentum > 0)
         compute = self.profile.seconds_for(work.instructions * samples) * self.factor
         plan = (indices, link, compute, link)
         self._plans[key] = (task.spec, plan)
