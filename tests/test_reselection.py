@@ -270,3 +270,54 @@ def test_a_tier_is_a_superset_of_w_star_that_fits_the_boards_own_ram():
         assert tier.arena_bytes == plan_memory(model, tier.spec, 16, False).total
     assert selector.tier(16 * 1024, base) is base
     assert FleetSelector(model, 0.1, 16, False).tier(64 * 1024, base) is base  # tiers off
+
+
+# ------------------------------------------------------------------------ periodic reselection
+
+def test_reselect_every_rotates_w_star_and_only_the_current_w_star_moves(tmp_path):
+    """[budget] reselect_every = 4 with spec = "importance": every 4 versions the importance is
+    measured again at the current global model and w* chosen again under the same budget. The
+    trained set changes over the run, every board is provisioned again after a change, and
+    between two changes the parameters outside the w* of that stretch never move."""
+    cfg = config(tmp_path, [{"inprocess": 4, "ram": "16KB"}], budget={"spec": "importance", "reselect_every": 4},
+                 stop={"max_versions": 24})
+    fleet = open_run(cfg)
+    summary = asyncio.run(fleet.run())
+    assert summary.reason == "max_versions" and not summary.dropped and summary.reselections >= 1
+    switches = events(tmp_path, "reselect")
+    assert len(switches) == summary.reselections
+    assert all(e["cause"].startswith("every 4 versions") and e["version"] % 4 == 0 for e in switches)
+    assert all(e["arena_bytes"] <= e["budget"] == int(16 * 1024 * 0.9) for e in switches)
+
+    store = RunStore(tmp_path / "run" / "run.sqlite")
+    selections = store.selections()
+    index = ParameterIndex.of(fleet.model)
+    specs = [UpdateSpec.from_json(s.spec) for s in selections]
+    assert len({tuple(index.indices(s)) for s in specs}) >= 2  # the trained set did change
+    starts = [0] + [s.version for s in selections[1:]]
+    ends = starts[1:] + [summary.version]
+    versions = {v for v, _, _ in store.versions()}
+    for spec, start, end in zip(specs, starts, ends):
+        frozen = ~index.mask(spec)
+        base = store.params(start)
+        for v in range(start + 1, end + 1):
+            if v in versions:
+                assert np.array_equal(store.params(v)[frozen], base[frozen]), (spec.describe(fleet.model), v)
+    for stored in store.updates():  # every folded update lies inside the w* of the stretch it was folded in
+        if stored.folded_into is not None:
+            stretch = max(i for i, s in enumerate(starts) if s < stored.folded_into)
+            assert np.isin(stored.update.indices, index.indices(specs[stretch])).all()
+    store.close()
+    provisions = events(tmp_path, "provision")
+    assert {e["generation"] for e in provisions} == set(range(1, len(selections)))
+    assert all(e["why"] == "reselection" for e in provisions)
+
+
+def test_reselect_every_is_parsed_and_needs_a_chosen_w_star(tmp_path):
+    boards = [{"inprocess": 2}]
+    assert config(tmp_path, boards, budget={"spec": "importance", "reselect_every": 50}).budget.reselect_every == 50
+    assert config(tmp_path, boards).budget.reselect_every is None
+    with pytest.raises(ConfigError, match=r"reselect_every: expected an int >= 1, got 0"):
+        config(tmp_path, boards, budget={"reselect_every": 0})
+    with pytest.raises(ConfigError, match=r"reselect_every: needs spec = 'auto' or 'importance'"):
+        config(tmp_path, boards, budget={"spec": "full", "reselect_every": 5})

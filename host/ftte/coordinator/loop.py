@@ -65,7 +65,8 @@ class Coordinator:
                  evaluate: Callable[[np.ndarray], Evaluation] | None = None, stop: StopRule = StopRule(),
                  task_timeout: float = 30.0, eval_every: int = 1, store: RunStore | None = None,
                  log: Callable[[dict], None] | None = None, next_task_id: int = 1, elapsed: float = 0.0,
-                 selector: Selector | None = None, generation: int = 0, refresh_every: int | None = None):
+                 selector: Selector | None = None, generation: int = 0, refresh_every: int | None = None,
+                 reselect_every: int | None = None):
         self.strategy, self.hyper = strategy, hyper
         self.trainable = trainable  # w*: what every board trains (nested tiers: at least)
         self.generation = generation  # counts the selections of w* (a resumed run goes on counting)
@@ -83,6 +84,8 @@ class Coordinator:
         self._tiers: dict[str, Trainable] = {}  # board -> what it trains (w*, or a superset: nested tiers)
         self._top = 0                           # the most parameters any board trains
         self.refresh_every = refresh_every      # versions a board on a smaller tier keeps its frozen part
+        self.reselect_every = reselect_every    # versions between periodic reselections of w* (needs a selector)
+        self._switching = False
         self._later: list[tuple[int, Board]] = []
         self._workers: list[asyncio.Task] = []
         self._parked: dict[str, dict[str, Parked]] = {"update": {}, "version": {}}  # by Wait.until, in arrival order
@@ -186,10 +189,14 @@ class Coordinator:
         that from here the parameters outside the new w* stay exactly as boards get them when
         they are provisioned again; updates of the old w* still in flight keep only their
         coordinates inside the new one (`_handle`)."""
-        advance = self.strategy.flush()
-        self._record(advance)
-        if advance is not None:
-            self._advanced(advance)
+        self._switching = True
+        try:
+            advance = self.strategy.flush()
+            self._record(advance)
+            if advance is not None:
+                self._advanced(advance)
+        finally:
+            self._switching = False
         old, self.trainable = self.trainable, chosen
         self.generation += 1
         self._retier(list(self._budgets))
@@ -407,6 +414,12 @@ class Coordinator:
         if chosen is not None:
             self._switch(chosen, cause)
 
+    def _rotate(self, version: int) -> None:
+        """Every `reselect_every` versions: w* chosen again at the current global model."""
+        chosen = self.selector.rotate(list(self._budgets.values()), self.strategy.params, self.trainable)
+        if chosen is not None:
+            self._switch(chosen, f"every {self.reselect_every} versions (version {version})")
+
     def _status(self, info: BoardInfo, status: str, reason: str = "") -> None:
         if self.store is not None:
             self.store.board(info.board_id, info.transport, info.ram_budget, info.description, status, reason)
@@ -421,6 +434,9 @@ class Coordinator:
         self._version_event(advance.version, advance, evaluate=last or advance.version % self.eval_every == 0)
         if last:
             self._finish("max_versions")
+        elif (self.reselect_every and advance.version % self.reselect_every == 0 and self.selector is not None
+              and not self._switching and not self._finished.is_set()):
+            self._rotate(advance.version)
         self._join_due()
 
     def _version_event(self, version: int, advance: Advance | None, evaluate: bool = True) -> None:

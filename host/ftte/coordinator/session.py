@@ -98,8 +98,10 @@ def _open(config: RunConfig, store: RunStore, resume: bool, sinks: Sequence[Sink
     evaluator = Evaluator(model, data.x_test, data.y_test)
     importance = (calibrate(model, data.x_train[server], data.y_train[server])
                   if config.budget.spec == "importance" else None)  # the host's share (docs/selection.md)
+    recalibrate = ((lambda at: calibrate(at, data.x_train[server], data.y_train[server]))
+                   if config.budget.spec == "importance" else None)  # reselect_every: importance at the current model
     selector = FleetSelector(model, config.budget.margin, t.batch, momentum, config.budget.spec, importance,
-                             t.lr * t.local_steps, config.budget.grow, config.budget.tiers)
+                             t.lr * t.local_steps, config.budget.grow, config.budget.tiers, recalibrate)
     if resume:
         record = store.selections()[-1]
         spec = UpdateSpec.from_json(record.spec)
@@ -124,6 +126,7 @@ def _open(config: RunConfig, store: RunStore, resume: bool, sinks: Sequence[Sink
                               eval_every=config.run.eval_every, store=store, log=log,
                               next_task_id=store.max_task_id() + 1, elapsed=store.elapsed(), selector=selector,
                               refresh_every=config.budget.refresh_every if config.budget.tiers else None,
+                              reselect_every=config.budget.reselect_every,
                               generation=len(store.selections()) - 1)
     log({"event": "start", "session": session, "resumed": resume, "version": strategy.version,
          "pending": len(strategy.pending), "model": model.name, "data": data.name, "strategy": strategy.name,

@@ -10,7 +10,7 @@ update, so its importance estimate can follow training. docs/coordinator.md, "Re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -68,6 +68,10 @@ class Selector(Protocol):
     def observe(self, trained: Trainable, delta: np.ndarray) -> None:
         """An accepted board update (`delta` in `trained.indices` order)."""
 
+    def rotate(self, ram_budgets: Sequence[int], params: np.ndarray, current: Trainable) -> Trainable | None:
+        """Periodic reselection (the coordinator's `reselect_every`): None to keep `current`, else
+        the w* chosen again for the global model `params` under the budget of `ram_budgets`."""
+
 
 @dataclass
 class FleetSelector:
@@ -85,6 +89,7 @@ class FleetSelector:
     gradient_scale: float = 1.0  # lr * local_steps: turns a board's delta into a gradient
     grow: float | None = None    # choose again when the usable budget grew by more than this fraction
     tiers: bool = False          # boards with more RAM train a superset of w*
+    recalibrate: Callable[[Model], Importance] | None = None  # importance measured at a given model (the host's share)
     _tier_cache: dict = field(default_factory=dict, repr=False)  # (budget, base spec) -> Trainable
 
     def reselect(self, ram_budgets: Sequence[int], current: Trainable) -> Trainable | None:
@@ -113,6 +118,23 @@ class FleetSelector:
         if spec == base.spec or memory.total > budget:
             return base
         return Trainable.of(self.model, Selection(spec, describe(self.model, spec), memory, budget))
+
+    def rotate(self, ram_budgets: Sequence[int], params: np.ndarray, current: Trainable) -> Trainable | None:
+        """w* chosen again by the same rules under the fleet's budget, at the current global model
+        `params`: with "importance", the importance is measured again there (`recalibrate`, the
+        host's share), so the groups training has fitted lose importance and the ones left frozen
+        gain it, and w* moves over the model, block-coordinate style; with "auto", the channels
+        are ranked by their current weight norms. None when the same w* comes out."""
+        from ftte.aggregation.coverage import load_flat_parameters
+
+        model = self.model.copy()
+        load_flat_parameters(model, params)
+        if self.recalibrate is not None:
+            self.importance = self.recalibrate(model)
+            self._tier_cache.clear()
+        chosen = choose_spec(model, usable_budget(ram_budgets, self.margin), self.batch, self.momentum,
+                             self.explicit, self.importance)
+        return None if chosen.spec == current.spec else Trainable.of(self.model, chosen)
 
     def observe(self, trained: Trainable, delta: np.ndarray) -> None:
         if self.importance is not None:

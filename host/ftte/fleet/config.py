@@ -81,6 +81,7 @@ class BudgetConfig:
     grow: float | None = None       # choose w* again when a board leaves and the budget grew by this fraction
     tiers: bool = False             # nested tiers: a board with more RAM trains a superset of w*
     refresh_every: int = 10         # tiers: versions before a smaller-tier board is provisioned again
+    reselect_every: int | None = None  # choose w* again at the current global model every N versions
 
 
 @dataclass(frozen=True)
@@ -271,8 +272,12 @@ def parse_config(raw: dict, base: Path | None = None, source: str = "<config>") 
                                  "'auto' | 'importance' | 'full' | 'bias' or a table {layer = mode}"),
                           t.take("grow", (int, float), BudgetConfig.grow, _positive, "a fraction > 0"),
                           t.take("tiers", (bool,), BudgetConfig.tiers),
-                          t.take("refresh_every", (int,), BudgetConfig.refresh_every, _positive, "an int >= 1"))
-    t.done(("margin", "spec", "grow", "tiers", "refresh_every"))
+                          t.take("refresh_every", (int,), BudgetConfig.refresh_every, _positive, "an int >= 1"),
+                          t.take("reselect_every", (int,), BudgetConfig.reselect_every, _positive, "an int >= 1"))
+    t.done(("margin", "spec", "grow", "tiers", "refresh_every", "reselect_every"))
+    if budget.reselect_every is not None and budget.spec not in ("auto", "importance"):
+        raise t.error(f"needs spec = 'auto' or 'importance' (a chosen w*), got spec = {budget.spec!r}",
+                      "reselect_every")
 
     entries = raw.pop("boards", None)
     if not isinstance(entries, list) or not entries:
