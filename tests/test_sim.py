@@ -318,3 +318,21 @@ def test_ftte_simulate_command_writes_table_plots_and_report(tmp_path, capsys):
     assert "| ftte |" in report and "![accuracy](accuracy.png)" in report
     data = json.loads((out / "results.json").read_text())
     assert [a["arm"] for a in data["arms"]] == ["ftte", "fedbuff", "fedasync", "fedavg"]
+
+
+def test_reselect_every_rotates_the_importance_w_star_deterministically():
+    """SimConfig.reselect_every: the FTTE arm's w* is chosen again every N versions at the current
+    model (the coordinator's periodic reselection, as `ftte run` does it); each switch costs a
+    full provisioning of every board, counted in bytes_down; the run stays bit for bit the same."""
+    config = TINY.replace(reselect_every=5)
+    a = Fleet.build(config).run_arm(Arm("ftte", "importance"))
+    b = Fleet.build(config).run_arm(Arm("ftte", "importance"))
+    assert a.accepted == config.updates and _fingerprint(a) == _fingerprint(b) and a.curve == b.curve
+    switches = [e for e in a.events if e["event"] == "reselect"]
+    assert switches and all(e["version"] % 5 == 0 for e in switches)
+    provisions = [e for e in a.events if e["event"] == "provision"]
+    assert provisions and all(e["why"] == "reselection" for e in provisions)
+    fixed = Fleet.build(TINY).run_arm(Arm("ftte", "importance"))
+    assert not any(e["event"] == "reselect" for e in fixed.events)
+    assert a.bytes_down > fixed.bytes_down
+    assert Fleet.build(config).selector(Arm("fedbuff", "full")) is None  # full-model arms never rotate

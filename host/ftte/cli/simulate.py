@@ -42,6 +42,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--local-steps", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--buffer-size", type=int, help="K of FTTE and FedBuff")
+    parser.add_argument("--reselect-every", type=int,
+                        help="FTTE (a chosen w*): choose w* again at the current model every N versions")
     parser.add_argument("--updates", type=int, help="accepted updates of the first asynchronous arm")
     parser.add_argument("--rounds", type=int, help="FedAvg rounds")
     parser.add_argument("--horizon", type=float, help="simulated seconds for every arm instead")
@@ -68,7 +70,7 @@ def config_from(args: argparse.Namespace):
     config = load_sim_config(args.config, default_config()) if args.config else default_config()
     changes = {}
     for key in ("model", "data", "samples", "boards", "link", "partition", "alpha", "start", "stragglers",
-                "slowdown", "traces", "uptime", "dropout", "lr", "local_steps", "batch", "buffer_size", "updates",
+                "slowdown", "traces", "uptime", "dropout", "lr", "local_steps", "batch", "buffer_size", "reselect_every", "updates",
                 "rounds", "horizon", "seed", "backend"):
         value = getattr(args, key)
         if value is not None:

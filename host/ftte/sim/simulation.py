@@ -28,6 +28,7 @@ from ftte.aggregation import (
     STRATEGIES, FedAsyncConfig, FedAvgConfig, FedBuffConfig, FTTEConfig, ParameterIndex, flat_parameters,
 )
 from ftte.coordinator import Coordinator, Evaluator, Hyper, StopRule, Trainable
+from ftte.coordinator.trainable import FleetSelector
 from ftte.data import Dataset
 from ftte.fleet.partition import partition
 from ftte.fleet.select import calibrate, choose_spec, usable_budget
@@ -95,6 +96,7 @@ class SimConfig:
     ftte_server_lr: float = 0.5        # FTTE's server learning rate (FTTEConfig.server_lr; its default is 1)
     fedasync_alpha: float = 0.6
     fedavg_fraction: float = 0.1       # FedAvg cohort: this fraction of the boards per round
+    reselect_every: int | None = None  # arms with a chosen w* ("auto", "importance"): choose it again every N versions
     # stopping
     updates: int = 3000                # asynchronous arms: stop after about this many accepted updates
     rounds: int = 30                   # FedAvg: stop after this many rounds
@@ -237,13 +239,27 @@ class Fleet:
         c = self.config
         if arm.spec in ("auto", "importance"):
             if arm.spec not in self._selections:
-                importance = (calibrate(self.model, self.data.x_train[self.server], self.data.y_train[self.server])
-                              if arm.spec == "importance" else None)
+                importance = self.calibrate(self.model) if arm.spec == "importance" else None
                 selection = choose_spec(self.model, self.budget, c.batch, c.momentum > 0, arm.spec, importance)
-                self._selections[arm.spec] = (selection.spec, selection.label, selection.memory)
-            return self._selections[arm.spec]
+                self._selections[arm.spec] = (selection.spec, selection.label, selection.memory, importance)
+            return self._selections[arm.spec][:3]
         spec = UpdateSpec.full(self.model) if arm.spec == "full" else UpdateSpec.bias_only(self.model)
         return spec, arm.spec, plan_memory(self.model, spec, c.batch, c.momentum > 0)
+
+    def calibrate(self, model: Model):
+        """The importance of `model`'s parameter groups on the host's share (fleet.select.calibrate)."""
+        return calibrate(model, self.data.x_train[self.server], self.data.y_train[self.server])
+
+    def selector(self, arm: Arm) -> FleetSelector | None:
+        """The coordinator's Selector for an arm whose w* is chosen ("auto", "importance") when the
+        config asks for periodic reselection (`reselect_every`), as `ftte run` builds it."""
+        c = self.config
+        if c.reselect_every is None or arm.spec not in ("auto", "importance"):
+            return None
+        self.spec_for(arm)
+        importance = self._selections[arm.spec][3]
+        return FleetSelector(self.model, c.margin, c.batch, c.momentum > 0, arm.spec, importance,
+                             c.lr * c.local_steps, recalibrate=self.calibrate if arm.spec == "importance" else None)
 
     def strategy(self, arm: Arm, params: np.ndarray):
         c = self.config
@@ -322,10 +338,12 @@ class Fleet:
         fits = memory.total <= self.budget
         backend = self.backend()
         boards = self.boards(backend, check_ram=fits)
-        trainable = Trainable(spec, indices, memory.total if fits else 0)
+        trainable = Trainable(spec, indices, memory.total if fits else 0, label, self.budget)
+        selector = self.selector(arm)
         coordinator = Coordinator(strategy, trainable, Hyper(c.lr, c.local_steps, c.batch, c.momentum),
                                   evaluate=self.evaluator, stop=stop, task_timeout=math.inf,
-                                  eval_every=eval_every, log=log)
+                                  eval_every=eval_every, log=log, selector=selector,
+                                  reselect_every=c.reselect_every if selector is not None else None)
         wall = time.perf_counter()
         try:
             summary = run_virtual(coordinator.run(boards))
