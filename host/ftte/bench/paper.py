@@ -7,7 +7,12 @@ pretrained model (host full backprop on its 10% share: 40 epochs, SGD lr 0.02, m
 FTTE trains the w* with the most importance per byte whose arena fits M_min = 20% of full
 backprop's training arena (`--budget`) (what ftte.bench.memory and the zoo use); the importance is the mean
 squared per-sample gradient on 256 samples of the host's share, as `ftte run` measures it
-(docs/selection.md). Server learning rate 0.5, K = max(10, boards / 10) (FedBuff: the same K).
+(docs/selection.md). Every 100 versions FTTE chooses w* again by the same rule, the importance
+measured again at the current global model (`reselect_every`, docs/coordinator.md "Periodic
+reselection"): the trained subset rotates over the model, and each switch provisions every board
+with the full model again (counted in the payload and in FTTE's simulated time). Server learning
+rate 1 (FTTE applies its weighted mean as FedBuff applies its mean; it was 0.5 before),
+K = max(10, boards / 10) (FedBuff: the same K).
 FedAvg (10% of the boards per round), FedBuff and FedAsync train the full model with full
 backprop, as the paper's baselines do.
 
@@ -48,6 +53,8 @@ SETS = {
 }
 PAPER = {"time": 0.81, "memory": 0.80, "payload": 0.69}
 BUDGET_FRACTION = 0.20
+RESELECT_EVERY: int | None = 100  # FTTE: w* chosen again at the current model every N versions (docs/simulator.md)
+SERVER_LR = 1.0  # FTTE's server step: its weighted mean in full, as FedBuff applies its mean
 FTTE_SPEC = "importance"  # w*: the most importance per byte within M_min (docs/selection.md)
 EVALS = 20  # speed runs: evaluations of the global model, the same count in ours and in Flower's
 
@@ -59,6 +66,8 @@ class Setting:
     stragglers: float
     seed: int
     budget: float = BUDGET_FRACTION  # M_min as a fraction of full backprop's arena
+    reselect_every: int | None = RESELECT_EVERY  # FTTE: w* chosen again every N versions (None: never)
+    server_lr: float = SERVER_LR     # FTTE's server learning rate
 
     @property
     def key(self) -> tuple:
@@ -81,7 +90,8 @@ def sim_config(setting: Setting, updates_per_board: int, rounds: int):
                      partition="dirichlet", alpha=0.5, server_share=0.1, start="pretrained", start_epochs=40,
                      start_lr=0.02, start_momentum=0.9,
                      ram=int(math.ceil(budget / 0.9)), margin=0.1, stragglers=setting.stragglers,
-                     slowdown="uniform:2:10", lr=0.02, local_steps=10, batch=batch, buffer_size=k, ftte_server_lr=0.5,
+                     slowdown="uniform:2:10", lr=0.02, local_steps=10, batch=batch, buffer_size=k, ftte_server_lr=setting.server_lr,
+                     reselect_every=setting.reselect_every,
                      fedavg_fraction=0.1, updates=updates_per_board * setting.boards, rounds=rounds,
                      evals=60, seed=setting.seed,
                      arms=(Arm("ftte", FTTE_SPEC), Arm("fedbuff", "full"), Arm("fedasync", "full"),
@@ -110,6 +120,7 @@ def run_setting(args: tuple) -> dict:
         "acc_ftte": f.final_accuracy, "acc_fedbuff": b.final_accuracy, "acc_fedasync": results["fedasync"].final_accuracy,
         "acc_fedavg": a.final_accuracy, "acc_gap": f.final_accuracy - b.final_accuracy,
         "spec": f.spec_label, "trainable": f.trainable, "parameters": f.parameters,
+        "reselections": sum(e["event"] == "reselect" for e in f.events),
         "updates": {k: r.accepted for k, r in results.items()}, "sim_seconds": {k: r.sim_seconds for k, r in results.items()},
         "wall": time.perf_counter() - wall,
     }
@@ -289,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=30, help="FedAvg rounds (default 30)")
     parser.add_argument("--budget", type=float, default=BUDGET_FRACTION,
                         help="M_min as a fraction of full backprop's arena (default 0.20)")
+    parser.add_argument("--reselect-every", type=int, default=RESELECT_EVERY,
+                        help=f"FTTE: choose w* again at the current model every N versions (default {RESELECT_EVERY}; "
+                             f"0: never, as before)")
+    parser.add_argument("--server-lr", type=float, default=SERVER_LR,
+                        help=f"FTTE's server learning rate (default {SERVER_LR:g}; 0.5 before)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes")
     parser.add_argument("--speed-boards", type=int, default=500)
     parser.add_argument("--speed-updates", type=int, default=5000)
@@ -306,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     data: dict = {"command": command}
 
     if not args.no_grid:
-        settings = [Setting(d, int(b), float(s), int(seed), args.budget) for d in args.sets.split(",")
+        settings = [Setting(d, int(b), float(s), int(seed), args.budget, args.reselect_every or None, args.server_lr)
+                    for d in args.sets.split(",")
                     for b in args.boards.split(",") for s in args.stragglers.split(",") for seed in args.seeds.split(",")]
         work = [(s, args.updates_per_board, args.rounds) for s in settings]
         print(f"{len(settings)} fleets x 4 strategies on {args.jobs} process(es)...", flush=True)
@@ -317,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 tr = "n/a" if row["time_reduction"] is None else f"{row['time_reduction']:.0%}"
                 print(f"  {s['data']:13s} {s['boards']:4d} boards {s['stragglers']:.0%} stragglers seed {s['seed']}: "
                       f"time {tr}, memory {row['memory_reduction']:.0%}, payload {row['payload_reduction']:.0%}, "
-                      f"FTTE {row['acc_ftte']:.1%} vs FedBuff {row['acc_fedbuff']:.1%} ({row['wall']:.0f} s)", flush=True)
+                      f"FTTE {row['acc_ftte']:.1%} vs FedBuff {row['acc_fedbuff']:.1%} ({row['acc_gap'] * 100:+.1f}), "
+                      f"target {row['target']:.1%}, {row['reselections']} reselections ({row['wall']:.0f} s)", flush=True)
                 rows.append(row)
         table, _ = summarise(rows)
         grid_wall = time.perf_counter() - start
