@@ -3,6 +3,7 @@
 #include "train_internal.h"
 
 #include "../ops/internal/conv_core.h"
+#include "../ops/internal/rows_matmul.h"
 
 typedef struct {
     const float *weights;
@@ -119,6 +120,18 @@ static int conv_in_runs(const ftte_layer *layer, const ftte_layer_update *update
            (layer->op == FTTE_OP_CONV2D || layer->op == FTTE_OP_CONV1D);
 }
 
+/* Dense and pointwise layers whose channels train in several runs: one row matmul over every
+ * output channel, each weight row from the arena or the layer table. */
+static int rows_in_runs(const ftte_layer *layer, const ftte_layer_update *update) {
+    return update->mode == FTTE_UPDATE_CHANNELS &&
+           (layer->op == FTTE_OP_DENSE || layer->op == FTTE_OP_POINTWISE_CONV2D);
+}
+
+static ftte_slice all_rows(const ftte_layer *layer) {
+    ftte_slice s = {0, layer->out.c};
+    return s;
+}
+
 ftte_status ftte_layer_forward(const ftte_layer *layer, const ftte_layer_update *update,
                                const float *params, int32_t n, const float *input, float *output,
                                float *scratch, void *aux) {
@@ -130,6 +143,18 @@ ftte_status ftte_layer_forward(const ftte_layer *layer, const ftte_layer_update 
                                 ? params + rows * ftte_layer_row_length(layer)
                                 : layer->bias;
         return ftte_conv_forward_rows(layer, layer->op, n, w, input, bias, output, scratch);
+    }
+    if (rows_in_runs(layer, update)) {
+        int32_t pixels;
+        ftte_status status = ftte_rows_check(layer, layer->op, n, all_rows(layer), &pixels);
+        if (status != FTTE_OK) return status;
+        if (input == 0 || output == 0) return FTTE_ERR_ARG;
+        const ftte_weight_rows w = {params, layer->weights, update->channel_mask, 0};
+        const float *bias = ftte_update_trains_bias(layer, update)
+                                ? params + rows * ftte_layer_row_length(layer)
+                                : layer->bias;
+        ftte_rows_forward_rows(pixels, layer->in.c, layer->out.c, w, input, bias, output);
+        return FTTE_OK;
     }
     ftte_run run = {0, 0, 0, 0};
     while (ftte_next_run(layer, update, &run)) {
@@ -201,6 +226,16 @@ ftte_status ftte_layer_backward_input(const ftte_layer *layer, const ftte_layer_
                 count = 0;
             }
         }
+        return FTTE_OK;
+    }
+    if (rows_in_runs(layer, update)) {
+        int32_t pixels;
+        ftte_status status = ftte_rows_check(layer, layer->op, n, all_rows(layer), &pixels);
+        if (status != FTTE_OK) return status;
+        if (grad_output == 0 || grad_input == 0) return FTTE_ERR_ARG;
+        const ftte_weight_rows w = {params, layer->weights, update->channel_mask, 0};
+        ftte_rows_backward_input_rows(pixels, layer->in.c, layer->out.c, w, grad_output,
+                                      grad_input);
         return FTTE_OK;
     }
     while (ftte_next_run(layer, update, &run)) {

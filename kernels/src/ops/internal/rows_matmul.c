@@ -92,12 +92,12 @@ FTTE_INLINE float dot16(float acc, block16 w, block16 x) {
 }
 
 #if FTTE_ARM_VLDM
-/* a[j] += x . w_j for 4 weight rows w_j (k apart) over the first k4 inputs, k4 a positive
+/* a[j] += x . w_j for 4 weight rows w_j over the first k4 inputs, k4 a positive
  * multiple of 4: per 4 inputs, 5 VLDM and 16 VFMA (23 instructions with the loop for 16
  * MACs, where one load per MAC is 2). Each a[j] sums by ascending input. */
-static void forward_4rows_vldm(int32_t k, int32_t k4, const float *x, const float *w,
-                               float a[4]) {
-    const float *w0 = w, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k, *end = x + k4;
+static void forward_4rows_vldm(int32_t k4, const float *x, const float *w0, const float *w1,
+                               const float *w2, const float *w3, float a[4]) {
+    const float *end = x + k4;
     float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
     __asm__("1:\n\t"
             "vldmia %[x]!, {s0-s3}\n\t"
@@ -140,12 +140,27 @@ void ftte_rows_forward_row(int32_t k, int32_t count, const float *x, const float
         const float *wo = w + o * k;
         float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (bias) a[0] = bias[o], a[1] = bias[o + 1], a[2] = bias[o + 2], a[3] = bias[o + 3];
-        if (k4 > 0) forward_4rows_vldm(k, k4, x, wo, a);
+        if (k4 > 0) forward_4rows_vldm(k4, x, wo, wo + k, wo + 2 * k, wo + 3 * k, a);
         if (k4 < k)
             for (int32_t j = 0; j < 4; j++) a[j] = dot(k - k4, x + k4, 1, wo + j * k + k4, 1, a[j]);
         y[o] = a[0], y[o + 1] = a[1], y[o + 2] = a[2], y[o + 3] = a[3];
     }
     for (; o < count; o++) y[o] = dot(k, x, 1, w + o * k, 1, bias ? bias[o] : 0.0f);
+}
+
+void ftte_rows_forward_row_ptrs(int32_t k, int32_t count, const float *x,
+                                const float *const *wp, const float *bias, float *y) {
+    const int32_t k4 = k & ~3;
+    int32_t o = 0;
+    for (; o + 4 <= count; o += 4) {
+        float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (bias) a[0] = bias[o], a[1] = bias[o + 1], a[2] = bias[o + 2], a[3] = bias[o + 3];
+        if (k4 > 0) forward_4rows_vldm(k4, x, wp[o], wp[o + 1], wp[o + 2], wp[o + 3], a);
+        if (k4 < k)
+            for (int32_t j = 0; j < 4; j++) a[j] = dot(k - k4, x + k4, 1, wp[o + j] + k4, 1, a[j]);
+        y[o] = a[0], y[o + 1] = a[1], y[o + 2] = a[2], y[o + 3] = a[3];
+    }
+    for (; o < count; o++) y[o] = dot(k, x, 1, wp[o], 1, bias ? bias[o] : 0.0f);
 }
 #else
 /* y[o] = init[o * init_step] + xs . w[o][0..15] for o < count (weight rows k apart). One
@@ -172,6 +187,22 @@ void ftte_rows_forward_row(int32_t k, int32_t count, const float *x, const float
     int32_t o = 0;
     for (; o + 4 <= count; o += 4) strip_4x1(k - i, w + o * k + i, 1, k, x + i, 1, y + o, 1);
     for (; o < count; o++) y[o] = dot(k - i, x + i, 1, w + o * k + i, 1, y[o]);
+}
+
+/* The same with row o at wp[o]. */
+void ftte_rows_forward_row_ptrs(int32_t k, int32_t count, const float *x,
+                                const float *const *wp, const float *bias, float *y) {
+    int32_t i = 0;
+    for (; i + BLOCK16 <= k; i += BLOCK16) {
+        const block16 xs = load16(x + i);
+        for (int32_t o = 0; o < count; o++) {
+            const float init = i > 0 ? y[o] : bias ? bias[o] : 0.0f;
+            y[o] = dot16(init, load16(wp[o] + i), xs);
+        }
+    }
+    if (i == 0)
+        for (int32_t o = 0; o < count; o++) y[o] = bias ? bias[o] : 0.0f;
+    for (int32_t o = 0; o < count; o++) y[o] = dot(k - i, x + i, 1, wp[o] + i, 1, y[o]);
 }
 
 #endif /* FTTE_ARM_VLDM */
@@ -226,10 +257,10 @@ FTTE_INLINE block16 fma16(block16 acc, float g, block16 x) {
 
 /* Rows x0..x3 against weight rows w0..w3 (both of k floats), into y (rows ys apart): each
  * loaded input feeds 4 MACs, and so does each loaded weight. */
-static void forward_4x4(int32_t k, const float *x, const float *w, const float *bias, float *y,
+static void forward_4x4(int32_t k, const float *x, const float *w0, const float *w1,
+                        const float *w2, const float *w3, const float *bias, float *y,
                         int32_t ys) {
     const float *x0 = x, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
-    const float *w0 = w, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
     float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
     if (bias) {
         b0 = bias[0], b1 = bias[1], b2 = bias[2], b3 = bias[3];
@@ -259,7 +290,10 @@ static void forward_4x4(int32_t k, const float *x, const float *w, const float *
 static void forward_rows4(int32_t k, int32_t count, const float *x, const float *w,
                           const float *bias, float *y, int32_t ys) {
     int32_t o = 0;
-    for (; o + 4 <= count; o += 4) forward_4x4(k, x, w + o * k, bias ? bias + o : 0, y + o, ys);
+    for (; o + 4 <= count; o += 4) {
+        const float *wo = w + o * k;
+        forward_4x4(k, x, wo, wo + k, wo + 2 * k, wo + 3 * k, bias ? bias + o : 0, y + o, ys);
+    }
     for (; o < count; o++) {
         float *yo = y + o;
         yo[0] = yo[ys] = yo[2 * ys] = yo[3 * ys] = bias ? bias[o] : 0.0f;
@@ -277,6 +311,41 @@ void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice sli
         forward_rows4(k, slice.count, input + r * k, weights, bias, y + r * out_c, out_c);
     for (; r < rows; r++)
         ftte_rows_forward_row(k, slice.count, input + r * k, weights, bias, y + r * out_c);
+}
+
+/* The forward of count <= FTTE_ROWS_CHUNK outputs, row o at wp[o], into y (rows out_c apart):
+ * the tiles above, 4 consecutive outputs whatever their runs. */
+static void forward_ptrs(int32_t rows, int32_t k, int32_t out_c, int32_t count,
+                         const float *const *wp, const float *input, const float *bias,
+                         float *y) {
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *x = input + r * k;
+        float *yr = y + r * out_c;
+        int32_t o = 0;
+        for (; o + 4 <= count; o += 4)
+            forward_4x4(k, x, wp[o], wp[o + 1], wp[o + 2], wp[o + 3], bias ? bias + o : 0,
+                        yr + o, out_c);
+        for (; o < count; o++) {
+            float *yo = yr + o;
+            yo[0] = yo[out_c] = yo[2 * out_c] = yo[3 * out_c] = bias ? bias[o] : 0.0f;
+            strip_4x1(k, x, 1, k, wp[o], 1, yo, out_c);
+        }
+    }
+    for (; r < rows; r++)
+        ftte_rows_forward_row_ptrs(k, count, input + r * k, wp, bias, y + r * out_c);
+}
+
+void ftte_rows_forward_rows(int32_t rows, int32_t in_c, int32_t out_c, ftte_weight_rows w,
+                            const float *input, const float *bias, float *output) {
+    const float *wp[FTTE_ROWS_CHUNK];
+    w.len = in_c;
+    ftte_row_cursor cursor = {&w, 0, 0};
+    for (int32_t o = 0; o < out_c; o += FTTE_ROWS_CHUNK) {
+        const int32_t count = out_c - o < FTTE_ROWS_CHUNK ? out_c - o : FTTE_ROWS_CHUNK;
+        ftte_rows_fill(&cursor, count, wp);
+        forward_ptrs(rows, in_c, out_c, count, wp, input, bias ? bias + o : 0, output + o);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -382,6 +451,133 @@ void ftte_rows_backward_input(int32_t rows, int32_t in_c, int32_t out_c, ftte_sl
         for (; i < k; i++) strip_4x1(count, g, 1, out_c, weights + i, k, gx + i, k);
     }
     for (; r < rows; r++) backward_input_row(k, count, gy + r * out_c, weights, grad_input + r * k);
+}
+
+/* The same with weight row o at wp[o] (+ i): backward_input_4x4. */
+static void backward_input_4x4_ptrs(int32_t count, const float *gy, int32_t gys,
+                                    const float *const *wp, int32_t i, int32_t k, float *gx) {
+    const float *g0 = gy, *g1 = g0 + gys, *g2 = g1 + gys, *g3 = g2 + gys;
+    float *x0 = gx, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
+    float a00 = x0[0], a01 = x0[1], a02 = x0[2], a03 = x0[3];
+    float a10 = x1[0], a11 = x1[1], a12 = x1[2], a13 = x1[3];
+    float a20 = x2[0], a21 = x2[1], a22 = x2[2], a23 = x2[3];
+    float a30 = x3[0], a31 = x3[1], a32 = x3[2], a33 = x3[3];
+    for (const float *end = g0 + count; g0 != end; wp++) {
+        const float *w = *wp + i;
+        const float v0 = w[0], v1 = w[1], v2 = w[2], v3 = w[3];
+        float u = *g0++;
+        FTTE_MAC(a00, u, v0); FTTE_MAC(a01, u, v1); FTTE_MAC(a02, u, v2); FTTE_MAC(a03, u, v3);
+        u = *g1++;
+        FTTE_MAC(a10, u, v0); FTTE_MAC(a11, u, v1); FTTE_MAC(a12, u, v2); FTTE_MAC(a13, u, v3);
+        u = *g2++;
+        FTTE_MAC(a20, u, v0); FTTE_MAC(a21, u, v1); FTTE_MAC(a22, u, v2); FTTE_MAC(a23, u, v3);
+        u = *g3++;
+        FTTE_MAC(a30, u, v0); FTTE_MAC(a31, u, v1); FTTE_MAC(a32, u, v2); FTTE_MAC(a33, u, v3);
+    }
+    store4(x0, a00, a01, a02, a03);
+    store4(x1, a10, a11, a12, a13);
+    store4(x2, a20, a21, a22, a23);
+    store4(x3, a30, a31, a32, a33);
+}
+
+#if FTTE_ARM_VLDM
+/* backward_input_16_vldm with weight row o at wp[o] + i: one LDR and one ADD per row where the
+ * contiguous rows take one ADD. */
+static void backward_input_16_vldm_ptrs(int32_t i, int32_t count, const float *g,
+                                        const float *const *wp, float *gx) {
+    const float *end = g + count, *w;
+    const int32_t offset = i * (int32_t)sizeof(float);
+    __asm__ volatile("vldm %[gx], {s16-s31}\n\t"
+            "1:\n\t"
+            "ldr %[w], [%[wp]], #4\n\t"
+            "vldmia %[g]!, {s0}\n\t"
+            "add %[w], %[w], %[offset]\n\t"
+            "vldmia %[w]!, {s1-s8}\n\t"
+            "vfma.f32 s16, s0, s1\n\t"
+            "vfma.f32 s17, s0, s2\n\t"
+            "vfma.f32 s18, s0, s3\n\t"
+            "vfma.f32 s19, s0, s4\n\t"
+            "vfma.f32 s20, s0, s5\n\t"
+            "vfma.f32 s21, s0, s6\n\t"
+            "vfma.f32 s22, s0, s7\n\t"
+            "vfma.f32 s23, s0, s8\n\t"
+            "vldm %[w], {s1-s8}\n\t"
+            "vfma.f32 s24, s0, s1\n\t"
+            "vfma.f32 s25, s0, s2\n\t"
+            "vfma.f32 s26, s0, s3\n\t"
+            "vfma.f32 s27, s0, s4\n\t"
+            "vfma.f32 s28, s0, s5\n\t"
+            "vfma.f32 s29, s0, s6\n\t"
+            "vfma.f32 s30, s0, s7\n\t"
+            "vfma.f32 s31, s0, s8\n\t"
+            "cmp %[g], %[end]\n\t"
+            "bne 1b\n\t"
+            "vstm %[gx], {s16-s31}"
+            : [g] "+r"(g), [wp] "+r"(wp), [w] "=&r"(w)
+            : [gx] "r"(gx), [end] "r"(end), [offset] "r"(offset)
+            : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s16", "s17", "s18", "s19",
+              "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31",
+              "cc", "memory");
+}
+#endif
+
+/* backward_input_row with weight row o at wp[o]. */
+static void backward_input_row_ptrs(int32_t k, int32_t count, const float *g,
+                                    const float *const *wp, float *gx) {
+    int32_t i = 0;
+    for (; i + BLOCK16 <= k; i += BLOCK16) {
+#if FTTE_ARM_VLDM
+        backward_input_16_vldm_ptrs(i, count, g, wp, gx + i);
+        continue;
+#endif
+        block16 acc = load16(gx + i);
+        for (int32_t o = 0; o < count; o++) acc = fma16(acc, g[o], load16(wp[o] + i));
+        store16(gx + i, acc);
+    }
+    for (; i + 4 <= k; i += 4) {
+        float a0 = gx[i], a1 = gx[i + 1], a2 = gx[i + 2], a3 = gx[i + 3];
+        for (int32_t o = 0; o < count; o++) {
+            const float u = g[o], *v = wp[o] + i;
+            FTTE_MAC(a0, u, v[0]); FTTE_MAC(a1, u, v[1]); FTTE_MAC(a2, u, v[2]);
+            FTTE_MAC(a3, u, v[3]);
+        }
+        store4(gx + i, a0, a1, a2, a3);
+    }
+    for (; i < k; i++)
+        for (int32_t o = 0; o < count; o++) FTTE_MAC(gx[i], g[o], wp[o][i]);
+}
+
+/* count <= FTTE_ROWS_CHUNK outputs from gy (rows out_c apart), row o at wp[o]. */
+static void backward_input_ptrs(int32_t rows, int32_t k, int32_t out_c, int32_t count,
+                                const float *const *wp, const float *gy, float *grad_input) {
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *g = gy + r * out_c;
+        float *gx = grad_input + r * k;
+        int32_t i = 0;
+        for (; i + 4 <= k; i += 4) backward_input_4x4_ptrs(count, g, out_c, wp, i, k, gx + i);
+        for (; i < k; i++)
+            for (int32_t j = 0; j < 4; j++) {
+                float a = gx[j * k + i];
+                for (int32_t o = 0; o < count; o++) FTTE_MAC(a, g[j * out_c + o], wp[o][i]);
+                gx[j * k + i] = a;
+            }
+    }
+    for (; r < rows; r++)
+        backward_input_row_ptrs(k, count, gy + r * out_c, wp, grad_input + r * k);
+}
+
+void ftte_rows_backward_input_rows(int32_t rows, int32_t in_c, int32_t out_c,
+                                   ftte_weight_rows w, const float *grad_output,
+                                   float *grad_input) {
+    const float *wp[FTTE_ROWS_CHUNK];
+    w.len = in_c;
+    ftte_row_cursor cursor = {&w, 0, 0};
+    for (int32_t o = 0; o < out_c; o += FTTE_ROWS_CHUNK) {
+        const int32_t count = out_c - o < FTTE_ROWS_CHUNK ? out_c - o : FTTE_ROWS_CHUNK;
+        ftte_rows_fill(&cursor, count, wp);
+        backward_input_ptrs(rows, in_c, out_c, count, wp, grad_output + o, grad_input);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #ifndef FTTE_ROWS_MATMUL_H
 #define FTTE_ROWS_MATMUL_H
 
+#include "conv_core.h" /* ftte_weight_rows */
 #include "ftte_kernels.h"
 
 /** Validates the layer (whose op must be `op`), the batch and the slice, and gives the number
@@ -36,5 +37,29 @@ void ftte_rows_backward_input(int32_t rows, int32_t in_c, int32_t out_c, ftte_sl
 void ftte_rows_backward_weight(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
                                const float *input, const float *grad_output,
                                float *grad_weights);
+
+/* Layers whose rows train in several runs (src/train/layer_passes.c): every output channel in
+ * one call, channel o's weight row where `w` says (w.len = in_c). Each element is summed in the
+ * order of the slice kernels above called once per run, in order, so the bits are theirs. The
+ * rows are taken ROWS_CHUNK at a time into a table of pointers on the stack. */
+#define FTTE_ROWS_CHUNK 32
+
+/** output[r][o] = bias[o] (0 if NULL) + sum_i input[r][i] * row_o[i], for o < out_c. */
+void ftte_rows_forward_rows(int32_t rows, int32_t in_c, int32_t out_c, ftte_weight_rows w,
+                            const float *input, const float *bias, float *output);
+
+/** grad_input[r][i] += sum_o grad_output[r][o] * row_o[i], by ascending o < out_c. */
+void ftte_rows_backward_input_rows(int32_t rows, int32_t in_c, int32_t out_c,
+                                   ftte_weight_rows w, const float *grad_output,
+                                   float *grad_input);
+
+/** ftte_rows_forward_row with weight row o at wp[o] (count <= FTTE_ROWS_CHUNK). */
+void ftte_rows_forward_row_ptrs(int32_t k, int32_t count, const float *x,
+                                const float *const *wp, const float *bias, float *y);
+
+/** Fills wp[0..count) with the next count rows of the cursor. */
+static inline void ftte_rows_fill(ftte_row_cursor *c, int32_t count, const float **wp) {
+    for (int32_t j = 0; j < count; j++) wp[j] = ftte_next_row(c);
+}
 
 #endif /* FTTE_ROWS_MATMUL_H */

@@ -38,10 +38,14 @@ typedef struct {
     ptrdiff_t is;
     float *c;
     ptrdiff_t cs;
+    /* Rows of b from a table (the split layers' weight rows): b row s at brows[s] + bj. */
+    const float *const *brows;
+    ptrdiff_t bj;
 } product_args;
 
 /* rows and vecs are constants at every call: rows * vecs vector accumulators. */
-FTTE_INLINE void tile(const int32_t rows, const int32_t vecs, int32_t last, product_args p) {
+FTTE_INLINE void tile(const int32_t rows, const int32_t vecs, const int table, int32_t last,
+                      product_args p) {
     vec8 acc[4][2];
     for (int32_t q = 0; q < rows; q++)
         for (int32_t v = 0; v < vecs; v++)
@@ -49,7 +53,8 @@ FTTE_INLINE void tile(const int32_t rows, const int32_t vecs, int32_t last, prod
     const float *a = p.a, *b = p.b;
     for (int32_t s = 0; s < p.steps; s++, a += p.as, b += p.bs) {
         vec8 bv[2];
-        for (int32_t v = 0; v < vecs; v++) load8(&bv[v], b + 8 * v);
+        const float *bs = table ? p.brows[s] + p.bj : b;
+        for (int32_t v = 0; v < vecs; v++) load8(&bv[v], bs + 8 * v);
         for (int32_t q = 0; q < rows; q++) {
             const float u = a[q * p.aq];
             const vec8 uv = {u, u, u, u, u, u, u, u};
@@ -67,14 +72,16 @@ static void tile_scalar(int32_t rows, int32_t width, product_args p) {
         for (int32_t j = 0; j < width; j++) {
             float acc = p.init[q * p.is + j];
             for (int32_t s = 0; s < p.steps; s++)
-                FTTE_MAC(acc, p.a[q * p.aq + s * p.as], p.b[s * p.bs + j]);
+                FTTE_MAC(acc, p.a[q * p.aq + s * p.as],
+                         p.brows ? p.brows[s][p.bj + j] : p.b[s * p.bs + j]);
             p.c[q * p.cs + j] = acc;
         }
 }
 
 #define TILE(rows, vecs)                                                                       \
     FTTE_NOINLINE static void tile_##rows##x##vecs(int32_t last, product_args p) {             \
-        tile(rows, vecs, last, p);                                                             \
+        if (p.brows) tile(rows, vecs, 1, last, p);                                             \
+        else tile(rows, vecs, 0, last, p);                                                     \
     }
 TILE(4, 2) TILE(4, 1) TILE(1, 2) TILE(1, 1)
 #undef TILE
@@ -86,7 +93,7 @@ static void product(int32_t m, int32_t n, int padded, product_args p) {
         for (int32_t j = 0; j < n;) {
             const int32_t left = n - j;
             product_args t = p;
-            t.b += j, t.init += j, t.c += j;
+            t.b += j, t.bj += j, t.init += j, t.c += j;
             if (left >= 16 || (padded && left > 8)) {
                 if (four) tile_4x2(left >= 16 ? 8 : left - 8, t);
                 else tile_1x2(left >= 16 ? 8 : left - 8, t);
@@ -135,8 +142,10 @@ FTTE_INLINE void transpose8(const vec8 r[8], vec8 c[8]) {
 /* y[o] = bias[o] (0 if NULL) + x . w[o] for 8 * B outputs, summed from the bias by ascending
  * input as the board's dots: 8 weight rows at a time turned in registers, so that each input
  * is one vector multiply-add into 8 sums; B blocks side by side hide the adds' latency. */
-FTTE_INLINE void forward_row_blocks(int32_t k, const float *x, const float *w, const float *bias,
-                                    float *y, const int32_t B) {
+FTTE_INLINE void forward_row_blocks(int32_t k, const float *x, const float *w,
+                                    const float *const *wp, const float *bias, float *y,
+                                    const int32_t B) {
+#define ROW(m) (wp ? wp[m] : w + (ptrdiff_t)(m) * k) /* weight row m of the 8 * B */
     vec8 acc[4];
     for (int32_t b = 0; b < B; b++) {
         const vec8 zero = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
@@ -147,7 +156,7 @@ FTTE_INLINE void forward_row_blocks(int32_t k, const float *x, const float *w, c
     for (; i + 8 <= k; i += 8)
         for (int32_t b = 0; b < B; b++) {
             vec8 r[8], c[8];
-            for (int32_t m = 0; m < 8; m++) load8(&r[m], w + (ptrdiff_t)(8 * b + m) * k + i);
+            for (int32_t m = 0; m < 8; m++) load8(&r[m], ROW(8 * b + m) + i);
             transpose8(r, c);
             for (int32_t s = 0; s < 8; s++) {
                 const float u = x[i + s];
@@ -159,22 +168,31 @@ FTTE_INLINE void forward_row_blocks(int32_t k, const float *x, const float *w, c
         const float u = x[i];
         const vec8 uv = {u, u, u, u, u, u, u, u};
         for (int32_t b = 0; b < B; b++) {
-            const float *wi = w + (ptrdiff_t)8 * b * k + i;
-            const vec8 c = {wi[0], wi[k], wi[2 * k], wi[3 * k], wi[4 * k], wi[5 * k], wi[6 * k],
-                            wi[7 * k]};
+            const int32_t m = 8 * b;
+            const vec8 c = {ROW(m)[i],     ROW(m + 1)[i], ROW(m + 2)[i], ROW(m + 3)[i],
+                            ROW(m + 4)[i], ROW(m + 5)[i], ROW(m + 6)[i], ROW(m + 7)[i]};
             FTTE_MAC(acc[b], uv, c);
         }
     }
     for (int32_t b = 0; b < B; b++) store8(y + 8 * b, &acc[b]);
+#undef ROW
 }
 
 FTTE_NOINLINE static void forward_row_32(int32_t k, const float *x, const float *w,
                                          const float *bias, float *y) {
-    forward_row_blocks(k, x, w, bias, y, 4);
+    forward_row_blocks(k, x, w, NULL, bias, y, 4);
 }
 FTTE_NOINLINE static void forward_row_8(int32_t k, const float *x, const float *w,
                                         const float *bias, float *y) {
-    forward_row_blocks(k, x, w, bias, y, 1);
+    forward_row_blocks(k, x, w, NULL, bias, y, 1);
+}
+FTTE_NOINLINE static void forward_row_32_ptrs(int32_t k, const float *x, const float *const *wp,
+                                              const float *bias, float *y) {
+    forward_row_blocks(k, x, NULL, wp, bias, y, 4);
+}
+FTTE_NOINLINE static void forward_row_8_ptrs(int32_t k, const float *x, const float *const *wp,
+                                             const float *bias, float *y) {
+    forward_row_blocks(k, x, NULL, wp, bias, y, 1);
 }
 
 /* One row (a matrix-vector product): 32 outputs at a time, then 8, then the board's dots. */
@@ -190,14 +208,67 @@ static void forward_row(int32_t k, int32_t count, const float *x, const float *w
                               y + o);
 }
 
+/* forward_row with row o at wp[o]. */
+static void forward_row_ptrs(int32_t k, int32_t count, const float *x, const float *const *wp,
+                             const float *bias, float *y) {
+    int32_t o = 0;
+    for (; o + 32 <= count; o += 32) forward_row_32_ptrs(k, x, wp + o, bias ? bias + o : NULL, y + o);
+    for (; o + 8 <= count; o += 8) forward_row_8_ptrs(k, x, wp + o, bias ? bias + o : NULL, y + o);
+    if (o < count) ftte_rows_forward_row_ptrs(k, count - o, x, wp + o, bias ? bias + o : NULL, y + o);
+}
+
+/* The forward of the slice's outputs, or with wp of count <= FTTE_ROWS_CHUNK outputs whose
+ * row o is at wp[o] (weights unused). */
+static void forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
+                    const float *input, const float *weights, const float *const *wp,
+                    const float *bias, float *output);
+
 void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
                        const float *input, const float *weights, const float *bias,
                        float *output) {
+    forward(rows, in_c, out_c, slice, input, weights, NULL, bias, output);
+}
+
+void ftte_rows_forward_rows(int32_t rows, int32_t in_c, int32_t out_c, ftte_weight_rows w,
+                            const float *input, const float *bias, float *output) {
+    const float *wp[FTTE_ROWS_CHUNK];
+    w.len = in_c;
+    ftte_row_cursor cursor = {&w, 0, 0};
+    for (int32_t o = 0; o < out_c; o += FTTE_ROWS_CHUNK) {
+        const int32_t count = out_c - o < FTTE_ROWS_CHUNK ? out_c - o : FTTE_ROWS_CHUNK;
+        ftte_rows_fill(&cursor, count, wp);
+        const ftte_slice slice = {o, count};
+        forward(rows, in_c, out_c, slice, input, NULL, wp, bias ? bias + o : NULL, output);
+    }
+}
+
+void ftte_rows_backward_input_rows(int32_t rows, int32_t in_c, int32_t out_c,
+                                   ftte_weight_rows w, const float *grad_output,
+                                   float *grad_input) {
+    const float *wp[FTTE_ROWS_CHUNK];
+    w.len = in_c;
+    ftte_row_cursor cursor = {&w, 0, 0};
+    for (int32_t o = 0; o < out_c; o += FTTE_ROWS_CHUNK) {
+        const int32_t count = out_c - o < FTTE_ROWS_CHUNK ? out_c - o : FTTE_ROWS_CHUNK;
+        ftte_rows_fill(&cursor, count, wp);
+        /* b: any valid pointer that product() may step (the rows come from wp). */
+        const product_args p = {count, grad_output + o, out_c, 1, grad_input, 0, grad_input,
+                                in_c, grad_input, in_c, wp, 0};
+        product(rows, in_c, 0, p);
+    }
+}
+
+static void forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice slice,
+                    const float *input, const float *weights, const float *const *wp,
+                    const float *bias, float *output) {
     const int32_t k = in_c;
     if (rows < 4) { /* a panel would cost as much as the product: weights turned in registers */
-        for (int32_t r = 0; r < rows; r++)
-            forward_row(k, slice.count, input + (ptrdiff_t)r * k, weights, bias,
-                        output + (ptrdiff_t)r * out_c + slice.begin);
+        for (int32_t r = 0; r < rows; r++) {
+            const float *x = input + (ptrdiff_t)r * k;
+            float *y = output + (ptrdiff_t)r * out_c + slice.begin;
+            if (wp) forward_row_ptrs(k, slice.count, x, wp, bias, y);
+            else forward_row(k, slice.count, x, weights, bias, y);
+        }
         return;
     }
     float panel[PANEL_ROWS * TILE_COLUMNS], start[TILE_COLUMNS];
@@ -209,12 +280,14 @@ void ftte_rows_forward(int32_t rows, int32_t in_c, int32_t out_c, ftte_slice sli
         for (int32_t i = 0; i < k; i += PANEL_ROWS) {
             const int32_t steps = k - i < PANEL_ROWS ? k - i : PANEL_ROWS;
             for (int32_t j = 0; j < TILE_COLUMNS; j++) {
-                const float *w = j < width ? weights + (ptrdiff_t)(o + j) * k + i : NULL;
+                const float *w = j >= width ? NULL
+                                 : wp       ? wp[o + j] + i
+                                            : weights + (ptrdiff_t)(o + j) * k + i;
                 for (int32_t s = 0; s < steps; s++) panel[s * TILE_COLUMNS + j] = w ? w[s] : 0.0f;
             }
             /* The first block starts from the bias, the next ones from y. */
             const product_args p = {steps, input + i, k, 1, panel, TILE_COLUMNS,
-                                    i == 0 ? start : y, i == 0 ? 0 : out_c, y, out_c};
+                                    i == 0 ? start : y, i == 0 ? 0 : out_c, y, out_c, NULL, 0};
             product(rows, width, 1, p);
         }
     }
@@ -224,7 +297,7 @@ void ftte_rows_backward_input(int32_t rows, int32_t in_c, int32_t out_c, ftte_sl
                               const float *grad_output, const float *weights,
                               float *grad_input) {
     const product_args p = {slice.count, grad_output + slice.begin, out_c, 1, weights, in_c,
-                            grad_input, in_c, grad_input, in_c};
+                            grad_input, in_c, grad_input, in_c, NULL, 0};
     product(rows, in_c, 0, p);
 }
 
@@ -251,7 +324,7 @@ void ftte_rows_backward_weight(int32_t rows, int32_t in_c, int32_t out_c, ftte_s
         return;
     }
     const product_args p = {rows, grad_output + slice.begin, 1, out_c, input, in_c,
-                            grad_weights, in_c, grad_weights, in_c};
+                            grad_weights, in_c, grad_weights, in_c, NULL, 0};
     product(slice.count, in_c, 0, p);
 }
 
