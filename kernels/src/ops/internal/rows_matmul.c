@@ -95,8 +95,9 @@ FTTE_INLINE float dot16(float acc, block16 w, block16 x) {
 /* a[j] += x . w_j for 4 weight rows w_j over the first k4 inputs, k4 a positive
  * multiple of 4: per 4 inputs, 5 VLDM and 16 VFMA (23 instructions with the loop for 16
  * MACs, where one load per MAC is 2). Each a[j] sums by ascending input. */
-static void forward_4rows_vldm(int32_t k4, const float *x, const float *w0, const float *w1,
-                               const float *w2, const float *w3, float a[4]) {
+FTTE_INLINE void forward_4rows_vldm_body(int32_t k4, const float *x, const float *w0,
+                                         const float *w1, const float *w2, const float *w3,
+                                         float a[4]) {
     const float *end = x + k4;
     float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
     __asm__("1:\n\t"
@@ -131,6 +132,17 @@ static void forward_4rows_vldm(int32_t k4, const float *x, const float *w0, cons
     a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
 }
 
+static void forward_4rows_vldm(int32_t k, int32_t k4, const float *x, const float *w,
+                               float a[4]) {
+    forward_4rows_vldm_body(k4, x, w, w + k, w + 2 * k, w + 3 * k, a);
+}
+
+/* The same with the 4 rows at w[0..3]. */
+static void forward_4rows_vldm_ptrs(int32_t k4, const float *x, const float *const *w,
+                                    float a[4]) {
+    forward_4rows_vldm_body(k4, x, w[0], w[1], w[2], w[3], a);
+}
+
 /* One row: 4 outputs at a time, their inputs 4 by 4 through VLDM, the last k % 4 in C. */
 void ftte_rows_forward_row(int32_t k, int32_t count, const float *x, const float *w,
                            const float *bias, float *y) {
@@ -140,7 +152,7 @@ void ftte_rows_forward_row(int32_t k, int32_t count, const float *x, const float
         const float *wo = w + o * k;
         float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (bias) a[0] = bias[o], a[1] = bias[o + 1], a[2] = bias[o + 2], a[3] = bias[o + 3];
-        if (k4 > 0) forward_4rows_vldm(k4, x, wo, wo + k, wo + 2 * k, wo + 3 * k, a);
+        if (k4 > 0) forward_4rows_vldm(k, k4, x, wo, a);
         if (k4 < k)
             for (int32_t j = 0; j < 4; j++) a[j] = dot(k - k4, x + k4, 1, wo + j * k + k4, 1, a[j]);
         y[o] = a[0], y[o + 1] = a[1], y[o + 2] = a[2], y[o + 3] = a[3];
@@ -155,7 +167,7 @@ void ftte_rows_forward_row_ptrs(int32_t k, int32_t count, const float *x,
     for (; o + 4 <= count; o += 4) {
         float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (bias) a[0] = bias[o], a[1] = bias[o + 1], a[2] = bias[o + 2], a[3] = bias[o + 3];
-        if (k4 > 0) forward_4rows_vldm(k4, x, wp[o], wp[o + 1], wp[o + 2], wp[o + 3], a);
+        if (k4 > 0) forward_4rows_vldm_ptrs(k4, x, wp + o, a);
         if (k4 < k)
             for (int32_t j = 0; j < 4; j++) a[j] = dot(k - k4, x + k4, 1, wp[o + j] + k4, 1, a[j]);
         y[o] = a[0], y[o + 1] = a[1], y[o + 2] = a[2], y[o + 3] = a[3];
@@ -257,9 +269,9 @@ FTTE_INLINE block16 fma16(block16 acc, float g, block16 x) {
 
 /* Rows x0..x3 against weight rows w0..w3 (both of k floats), into y (rows ys apart): each
  * loaded input feeds 4 MACs, and so does each loaded weight. */
-static void forward_4x4(int32_t k, const float *x, const float *w0, const float *w1,
-                        const float *w2, const float *w3, const float *bias, float *y,
-                        int32_t ys) {
+FTTE_INLINE void forward_4x4_body(int32_t k, const float *x, const float *w0, const float *w1,
+                                  const float *w2, const float *w3, const float *bias, float *y,
+                                  int32_t ys) {
     const float *x0 = x, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
     float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
     if (bias) {
@@ -286,14 +298,22 @@ static void forward_4x4(int32_t k, const float *x, const float *w0, const float 
     store4(y + 3 * ys, a30, a31, a32, a33);
 }
 
+static void forward_4x4(int32_t k, const float *x, const float *w, const float *bias, float *y,
+                        int32_t ys) {
+    forward_4x4_body(k, x, w, w + k, w + 2 * k, w + 3 * k, bias, y, ys);
+}
+
+/* The same with the 4 weight rows at w[0..3]. */
+static void forward_4x4_ptrs(int32_t k, const float *x, const float *const *w, const float *bias,
+                             float *y, int32_t ys) {
+    forward_4x4_body(k, x, w[0], w[1], w[2], w[3], bias, y, ys);
+}
+
 /* Four rows of x (k floats each) into y: 4x4 tiles, then one output column at a time. */
 static void forward_rows4(int32_t k, int32_t count, const float *x, const float *w,
                           const float *bias, float *y, int32_t ys) {
     int32_t o = 0;
-    for (; o + 4 <= count; o += 4) {
-        const float *wo = w + o * k;
-        forward_4x4(k, x, wo, wo + k, wo + 2 * k, wo + 3 * k, bias ? bias + o : 0, y + o, ys);
-    }
+    for (; o + 4 <= count; o += 4) forward_4x4(k, x, w + o * k, bias ? bias + o : 0, y + o, ys);
     for (; o < count; o++) {
         float *yo = y + o;
         yo[0] = yo[ys] = yo[2 * ys] = yo[3 * ys] = bias ? bias[o] : 0.0f;
@@ -324,8 +344,7 @@ static void forward_ptrs(int32_t rows, int32_t k, int32_t out_c, int32_t count,
         float *yr = y + r * out_c;
         int32_t o = 0;
         for (; o + 4 <= count; o += 4)
-            forward_4x4(k, x, wp[o], wp[o + 1], wp[o + 2], wp[o + 3], bias ? bias + o : 0,
-                        yr + o, out_c);
+            forward_4x4_ptrs(k, x, wp + o, bias ? bias + o : 0, yr + o, out_c);
         for (; o < count; o++) {
             float *yo = yr + o;
             yo[0] = yo[out_c] = yo[2 * out_c] = yo[3 * out_c] = bias ? bias[o] : 0.0f;
