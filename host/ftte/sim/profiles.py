@@ -181,6 +181,11 @@ class TaskWork:
         return self.forward_macs + self.backward_input_macs + self.backward_weight_macs
 
 
+# Operators whose layers, when they train some channels, run the forward and the backward to the
+# input in one call over every output channel (kernels/src/train/layer_passes.c).
+ONE_PASS = ("conv1d", "conv2d", "dense", "pointwise_conv2d")
+
+
 def _runs(layer, update) -> list[tuple[bool, int]]:
     """(trainable, width) of each run of output channels, as ftte_next_run walks them."""
     if update.mode != "channels":
@@ -253,7 +258,7 @@ def _step_instructions(model, spec, table, data, n, lowest, momentum) -> tuple[f
         aux = plan.aux_offset[i] >= 0
         if layer.has_weights:
             runs = _runs(layer, update)
-            if update.mode == "channels" and layer.op in ("conv1d", "conv2d"):  # one pass, every row
+            if update.mode == "channels" and layer.op in ONE_PASS:  # one pass, every row
                 kernels += call(layer, i, "forward", layer.channels)
             else:
                 kernels += sum(call(layer, i, "forward", w) for _, w in runs)
@@ -280,7 +285,7 @@ def _step_instructions(model, spec, table, data, n, lowest, momentum) -> tuple[f
                 kernels += sum(call(layer, i, "backward_weight", w) for t, w in runs if t)
             if i > lowest:
                 other += data.elementwise("zero", size_in)
-                if update.mode == "channels" and layer.op in ("conv1d", "conv2d"):
+                if update.mode == "channels" and layer.op in ONE_PASS:
                     kernels += call(layer, i, "backward_input", layer.channels)
                 else:
                     kernels += sum(call(layer, i, "backward_input", w) for _, w in runs)
