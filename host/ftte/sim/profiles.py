@@ -282,7 +282,10 @@ def _step_instructions(model, spec, table, data, n, lowest, momentum) -> tuple[f
                 other += data.elementwise("zero", grad)
                 if bias:
                     other += data.bias_backward(size_out // layer.channels, layer.channels)
-                kernels += sum(call(layer, i, "backward_weight", w) for t, w in runs if t)
+                if update.mode == "channels" and layer.op in ("conv1d", "conv2d"):  # runs gathered
+                    kernels += call(layer, i, "backward_weight", rows)
+                else:
+                    kernels += sum(call(layer, i, "backward_weight", w) for t, w in runs if t)
             if i > lowest:
                 other += data.elementwise("zero", size_in)
                 if update.mode == "channels" and layer.op in ONE_PASS:

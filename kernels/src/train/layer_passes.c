@@ -272,6 +272,9 @@ ftte_status ftte_layer_backward_params(const ftte_layer *layer, const ftte_layer
         if (status != FTTE_OK) return status;
     }
     if (!grad_weights) return FTTE_OK;
+    if (conv_in_runs(layer, update))
+        return ftte_conv_backward_weight_rows(layer, layer->op, n, update->channel_mask, input,
+                                              grad_output, grad_weights, scratch);
     int32_t row_length = ftte_layer_row_length(layer);
     ftte_run run = {0, 0, 0, 0};
     while (ftte_next_run(layer, update, &run)) {

@@ -1082,14 +1082,19 @@ FTTE_INLINE void store_weight_row(float *gw, acc32 a, int32_t i, const int32_t w
 
 /* One position: a[i][j] += g[i] * x[j] for i < rows, j < width. The x stay in registers and
  * each g is loaded just before its row, so that 24 accumulators still fit. */
-FTTE_INLINE acc32 weight_step(acc32 a, const float *g, const float *x, const int32_t rows,
+/* Where each tile row's gradient is from g: g[o_i] when gathered (rows that are not
+ * consecutive output channels; o_0 = 0), else g[i]. */
+FTTE_INLINE acc32 weight_step(acc32 a, const float *g, int32_t o1, int32_t o2, int32_t o3,
+                              const int gathered, const float *x, const int32_t rows,
                               const int32_t width) {
+#define G(i) (gathered ? g[(i) == 0 ? 0 : (i) == 1 ? o1 : (i) == 2 ? o2 : o3] : g[i])
     const float x0 = x[0], x1 = width > 1 ? x[1] : 0.0f, x2 = width > 2 ? x[2] : 0.0f;
     const float x3 = width > 3 ? x[3] : 0.0f;
-    a = acc_row(a, 0, g[0], x0, x1, x2, x3, width);
-    if (rows > 1) a = acc_row(a, 1, g[1], x0, x1, x2, x3, width);
-    if (rows > 2) a = acc_row(a, 2, g[2], x0, x1, x2, x3, width);
-    if (rows > 3) a = acc_row(a, 3, g[3], x0, x1, x2, x3, width);
+    a = acc_row(a, 0, G(0), x0, x1, x2, x3, width);
+    if (rows > 1) a = acc_row(a, 1, G(1), x0, x1, x2, x3, width);
+    if (rows > 2) a = acc_row(a, 2, G(2), x0, x1, x2, x3, width);
+    if (rows > 3) a = acc_row(a, 3, G(3), x0, x1, x2, x3, width);
+#undef G
     if (rows > 4) a = acc_row(a, 4, g[4], x0, x1, x2, x3, width);
     if (rows > 5) a = acc_row(a, 5, g[5], x0, x1, x2, x3, width);
     if (rows > 6) a = acc_row(a, 6, g[6], x0, x1, x2, x3, width);
@@ -1101,8 +1106,9 @@ FTTE_INLINE acc32 weight_step(acc32 a, const float *g, const float *x, const int
  * i < rows output channels (gy at the first) and j < width input channels (input and gw at
  * the first): the accumulators stay in registers over all the positions. */
 FTTE_INLINE void weight_tile(const ftte_layer *l, int32_t n, ftte_conv_rect t, const float *gy,
-                             const float *input, float *gw, int32_t len, const int32_t rows,
-                             const int32_t width) {
+                             const float *input, float *gw, int32_t len, const int32_t *go,
+                             const int gathered, const int32_t rows, const int32_t width) {
+    const int32_t o1 = gathered ? go[1] : 1, o2 = gathered ? go[2] : 2, o3 = gathered ? go[3] : 3;
     acc32 a = {{0.0f}};
     a = load_weight_row(a, 0, gw, width);
     if (rows > 1) a = load_weight_row(a, 1, gw + len, width);
@@ -1121,7 +1127,7 @@ FTTE_INLINE void weight_tile(const ftte_layer *l, int32_t n, ftte_conv_rect t, c
             const float *x = input + (((ptrdiff_t)b * l->in.h + y) * l->in.w + x0) * l->in.c;
             for (const float *end = g + (t.x_hi - t.x_lo) * g_step; g != end;
                  g += g_step, x += x_step)
-                a = weight_step(a, g, x, rows, width);
+                a = weight_step(a, g, o1, o2, o3, gathered, x, rows, width);
         }
     }
     store_weight_row(gw, a, 0, width);
@@ -1140,27 +1146,22 @@ FTTE_INLINE void weight_tile(const ftte_layer *l, int32_t n, ftte_conv_rect t, c
 #define WEIGHT_TILE_ARGS                                                                       \
     const ftte_layer *l, int32_t n, ftte_conv_rect t, const float *gy, const float *input,   \
         float *gw, int32_t len
-FTTE_NOINLINE static void weight_4x4(WEIGHT_TILE_ARGS) {
-    weight_tile(l, n, t, gy, input, gw, len, 4, 4);
-}
-FTTE_NOINLINE static void weight_1x4(WEIGHT_TILE_ARGS) {
-    weight_tile(l, n, t, gy, input, gw, len, 1, 4);
-}
-FTTE_NOINLINE static void weight_8x3(WEIGHT_TILE_ARGS) {
-    weight_tile(l, n, t, gy, input, gw, len, 8, 3);
-}
-FTTE_NOINLINE static void weight_8x2(WEIGHT_TILE_ARGS) {
-    weight_tile(l, n, t, gy, input, gw, len, 8, 2);
-}
-FTTE_NOINLINE static void weight_8x1(WEIGHT_TILE_ARGS) {
-    weight_tile(l, n, t, gy, input, gw, len, 8, 1);
-}
-FTTE_NOINLINE static void weight_4x1(WEIGHT_TILE_ARGS) {
-    weight_tile(l, n, t, gy, input, gw, len, 4, 1);
-}
-FTTE_NOINLINE static void weight_1x1(WEIGHT_TILE_ARGS) {
-    weight_tile(l, n, t, gy, input, gw, len, 1, 1);
-}
+#define WEIGHT_TILE(rows, width)                                                               \
+    FTTE_NOINLINE static void weight_##rows##x##width(WEIGHT_TILE_ARGS) {                      \
+        weight_tile(l, n, t, gy, input, gw, len, NULL, 0, rows, width);                        \
+    }
+WEIGHT_TILE(4, 4) WEIGHT_TILE(1, 4) WEIGHT_TILE(8, 3) WEIGHT_TILE(8, 2) WEIGHT_TILE(8, 1)
+WEIGHT_TILE(4, 1) WEIGHT_TILE(1, 1)
+#undef WEIGHT_TILE
+/* 4 output channels that are not consecutive, channel i's gradient at gy[go.v[i]]: one more
+ * instruction per row and position than the tile of consecutive channels (the FPU's loads
+ * take no register offset), where per run they would go through the 1-row tiles. */
+#define GATHERED_TILE(width)                                                                   \
+    FTTE_NOINLINE static void weight_g4x##width(WEIGHT_TILE_ARGS, const int32_t *go) {         \
+        weight_tile(l, n, t, gy, input, gw, len, go, 1, 4, width);                             \
+    }
+GATHERED_TILE(4) GATHERED_TILE(3) GATHERED_TILE(2) GATHERED_TILE(1)
+#undef GATHERED_TILE
 #undef WEIGHT_TILE_ARGS
 
 /* Input channels [c, c + width) of tap t (width 1 to 3, the end of a pixel's channels), for
@@ -1202,6 +1203,35 @@ static void weight_tap(const ftte_layer *l, int32_t n, ftte_slice slice, ftte_co
                         l->in.c - c);
 }
 
+/* Tap t's weights of every input channel for `count` output channels ch[0..count) (ascending,
+ * their gradient rows packed from grad_weights on): 4 channels per tile wherever they are. */
+static void weight_tap_channels(const ftte_layer *l, int32_t n, const int32_t *ch, int32_t count,
+                                ftte_conv_rect t, const float *grad_output, const float *input,
+                                float *grad_weights) {
+    const int32_t len = row_length(l), tap = (t.ky * l->kernel_w + t.kx) * l->in.c;
+    for (int32_t c = 0; c < l->in.c; c += 4) {
+        const int32_t width = l->in.c - c < 4 ? l->in.c - c : 4;
+        float *gw = grad_weights + tap + c;
+        int32_t o = 0;
+        for (; o + 4 <= count; o += 4, gw += 4 * (ptrdiff_t)len) {
+            const float *gy = grad_output + ch[o];
+            const int32_t go[4] = {0, ch[o + 1] - ch[o], ch[o + 2] - ch[o], ch[o + 3] - ch[o]};
+            if (width == 4 && go[3] == 3) weight_4x4(l, n, t, gy, input + c, gw, len);
+            else if (width == 4) weight_g4x4(l, n, t, gy, input + c, gw, len, go);
+            else if (width == 3) weight_g4x3(l, n, t, gy, input + c, gw, len, go);
+            else if (width == 2) weight_g4x2(l, n, t, gy, input + c, gw, len, go);
+            else weight_g4x1(l, n, t, gy, input + c, gw, len, go);
+        }
+        for (; o < count; o++, gw += len) {
+            const float *gy = grad_output + ch[o];
+            if (width == 4) weight_1x4(l, n, t, gy, input + c, gw, len);
+            else
+                for (int32_t j = 0; j < width; j++)
+                    weight_1x1(l, n, t, gy, input + c + j, gw + j, len);
+        }
+    }
+}
+
 #else
 /* The vector host's weight gradient: 8 output channels per vector (gy is contiguous along
  * them), J columns of a weight row (tap, input channel) at a time, so that J sums proceed
@@ -1223,7 +1253,8 @@ FTTE_INLINE void column_of(vec8 *v, const float *gw, int32_t len, int32_t lanes)
 /* Output channels [0, lanes) (up to 8 * V) from gy and gw, columns col[0 .. J) of gw. */
 FTTE_INLINE void host_weight_block(const ftte_layer *l, int32_t n, const float *gy,
                                    const float *input, const window_column *col, float *gw,
-                                   int32_t len, int32_t lanes, const int32_t V, const int32_t J) {
+                                   int32_t len, int32_t lanes, const int32_t *ch,
+                                   const int32_t V, const int32_t J) {
     /* Locals: the vector stores go through memcpy, which may alias *l. */
     const ftte_shape in = l->in, out = l->out;
     const int32_t kh = l->kernel_h, kw = l->kernel_w, sh = l->stride_h, sw = l->stride_w;
@@ -1248,8 +1279,15 @@ FTTE_INLINE void host_weight_block(const ftte_layer *l, int32_t n, const float *
                 const int32_t x = ox * sw - left;
                 const float *g = gy + (((ptrdiff_t)b * out.h + oy) * out.w + ox) * out.c;
                 vec8 gv, gv1 = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-                load_lanes(&gv, g, lanes0);
-                if (V > 1) load_lanes(&gv1, g + 8, lanes1);
+                if (ch) { /* channels ch[m] (from gy), not consecutive */
+                    float part[16] = {0.0f};
+                    for (int32_t m = 0; m < lanes; m++) part[m] = g[ch[m]];
+                    load8(&gv, part);
+                    if (V > 1) load8(&gv1, part + 8);
+                } else {
+                    load_lanes(&gv, g, lanes0);
+                    if (V > 1) load_lanes(&gv1, g + 8, lanes1);
+                }
 #define COLUMN(j, inside, at)                                                                  \
     if (J > (j) && (inside)) {                                                                 \
         const float u = (at);                                                                  \
@@ -1302,7 +1340,12 @@ FTTE_INLINE void host_weight_block(const ftte_layer *l, int32_t n, const float *
     FTTE_NOINLINE static void host_weight_##V##x##J(                                           \
         const ftte_layer *l, int32_t n, const float *gy, const float *input,                   \
         const window_column *col, float *gw, int32_t len, int32_t lanes) {                     \
-        host_weight_block(l, n, gy, input, col, gw, len, lanes, V, J);                          \
+        host_weight_block(l, n, gy, input, col, gw, len, lanes, NULL, V, J);                    \
+    }                                                                                          \
+    FTTE_NOINLINE static void host_weight_g##V##x##J(                                          \
+        const ftte_layer *l, int32_t n, const float *gy, const float *input,                   \
+        const window_column *col, float *gw, int32_t len, int32_t lanes, const int32_t *ch) {  \
+        host_weight_block(l, n, gy, input, col, gw, len, lanes, ch, V, J);                      \
     }
 HOST_WEIGHT(2, 8) HOST_WEIGHT(2, 4) HOST_WEIGHT(2, 2) HOST_WEIGHT(2, 1)
 HOST_WEIGHT(1, 8) HOST_WEIGHT(1, 4) HOST_WEIGHT(1, 2) HOST_WEIGHT(1, 1)
@@ -1310,16 +1353,29 @@ HOST_WEIGHT(1, 8) HOST_WEIGHT(1, 4) HOST_WEIGHT(1, 2) HOST_WEIGHT(1, 1)
 
 typedef void host_weight_fn(const ftte_layer *l, int32_t n, const float *gy, const float *input,
                             const window_column *col, float *gw, int32_t len, int32_t lanes);
+typedef void host_weight_gathered_fn(const ftte_layer *l, int32_t n, const float *gy,
+                                     const float *input, const window_column *col, float *gw,
+                                     int32_t len, int32_t lanes, const int32_t *ch);
 
-static void host_weight(const ftte_layer *l, int32_t n, ftte_slice slice, const float *input,
-                        const float *grad_output, float *grad_weights) {
+/* The output channels of the slice, or with ch the count channels ch[0..count) (ascending,
+ * their gradient rows packed from grad_weights on; slice.begin 0): 16 per block wherever they
+ * are, gathered lane by lane unless consecutive. */
+static void host_weight(const ftte_layer *l, int32_t n, ftte_slice slice, const int32_t *ch,
+                        const float *input, const float *grad_output, float *grad_weights) {
     static host_weight_fn *const shapes[2][4] = {
         {host_weight_1x8, host_weight_1x4, host_weight_1x2, host_weight_1x1},
         {host_weight_2x8, host_weight_2x4, host_weight_2x2, host_weight_2x1}};
+    static host_weight_gathered_fn *const gathered[2][4] = {
+        {host_weight_g1x8, host_weight_g1x4, host_weight_g1x2, host_weight_g1x1},
+        {host_weight_g2x8, host_weight_g2x4, host_weight_g2x2, host_weight_g2x1}};
     const int32_t len = row_length(l), c = l->in.c;
     for (int32_t o = 0; o < slice.count;) {
         const int32_t lanes = slice.count - o < 16 ? slice.count - o : 16, two = lanes > 8;
-        const float *gy = grad_output + slice.begin + o;
+        const int32_t *chs = ch && ch[o + lanes - 1] - ch[o] != lanes - 1 ? ch + o : NULL;
+        int32_t rel[16];
+        if (chs)
+            for (int32_t m = 0; m < lanes; m++) rel[m] = chs[m] - chs[0];
+        const float *gy = grad_output + slice.begin + (ch ? ch[o] : o);
         float *gw = grad_weights + (ptrdiff_t)o * len;
         for (int32_t j = 0; j < len;) {
             window_column col[8];
@@ -1330,8 +1386,9 @@ static void host_weight(const ftte_layer *l, int32_t n, ftte_slice slice, const 
                 col[i].c = (j + i) % c;
                 col[i].off = (col[i].ky * l->in.w + col[i].kx) * c + col[i].c;
             }
-            shapes[two][J == 8 ? 0 : J == 4 ? 1 : J == 2 ? 2 : 3](l, n, gy, input, col, gw + j,
-                                                                  len, lanes);
+            const int32_t shape = J == 8 ? 0 : J == 4 ? 1 : J == 2 ? 2 : 3;
+            if (chs) gathered[two][shape](l, n, gy, input, col, gw + j, len, lanes, rel);
+            else shapes[two][shape](l, n, gy, input, col, gw + j, len, lanes);
             j += J;
         }
         o += lanes;
@@ -1348,7 +1405,7 @@ ftte_status ftte_conv_backward_weight(const ftte_layer *layer, int32_t op, int32
     if (input == NULL || grad_output == NULL || grad_weights == NULL || scratch == NULL)
         return FTTE_ERR_ARG;
 #if FTTE_HOST_TILES
-    host_weight(layer, n, slice, input, grad_output, grad_weights);
+    host_weight(layer, n, slice, NULL, input, grad_output, grad_weights);
 #else
     for (int32_t ky = 0; ky < layer->kernel_h; ky++)
         for (int32_t kx = 0; kx < layer->kernel_w; kx++) {
@@ -1357,5 +1414,39 @@ ftte_status ftte_conv_backward_weight(const ftte_layer *layer, int32_t op, int32
                 weight_tap(layer, n, slice, t, grad_output, input, grad_weights);
         }
 #endif
+    return FTTE_OK;
+}
+
+ftte_status ftte_conv_backward_weight_rows(const ftte_layer *layer, int32_t op, int32_t n,
+                                           const uint8_t *mask, const float *input,
+                                           const float *grad_output, float *grad_weights,
+                                           float *scratch) {
+    const ftte_slice all = {0, layer->out.c};
+    ftte_status status = check(layer, op, n, all);
+    if (status != FTTE_OK) return status;
+    if (mask == NULL || input == NULL || grad_output == NULL || grad_weights == NULL ||
+        scratch == NULL)
+        return FTTE_ERR_ARG;
+    enum { CHUNK = 32 };
+    int32_t ch[CHUNK], count = 0;
+    const int32_t len = row_length(layer);
+    for (int32_t o = 0; o < layer->out.c; o++) {
+        if ((mask[o >> 3] >> (o & 7)) & 1) ch[count++] = o;
+        if (count == 0 || (count < CHUNK && o + 1 < layer->out.c)) continue;
+#if FTTE_HOST_TILES
+        const ftte_slice slice = {0, count};
+        host_weight(layer, n, slice, ch, input, grad_output, grad_weights);
+#else
+        for (int32_t ky = 0; ky < layer->kernel_h; ky++)
+            for (int32_t kx = 0; kx < layer->kernel_w; kx++) {
+                ftte_conv_rect t;
+                if (ftte_conv_tap_rect(layer, ky, kx, &t))
+                    weight_tap_channels(layer, n, ch, count, t, grad_output, input,
+                                        grad_weights);
+            }
+#endif
+        grad_weights += (ptrdiff_t)count * len;
+        count = 0;
+    }
     return FTTE_OK;
 }

@@ -118,6 +118,13 @@ ftte_status ftte_conv_backward_input_runs(const ftte_layer *layer, int32_t op, i
                                           const ftte_conv_run *runs, int32_t count,
                                           const float *grad_output, float *grad_input,
                                           float *scratch);
+/* grad_weights (rows packed, in channel order) += the weight gradient of the output channels
+ * whose bit is set in mask (as ftte_weight_rows): the bits of one ftte_conv_backward_weight per
+ * run of them, with channels of several runs in one tile. */
+ftte_status ftte_conv_backward_weight_rows(const ftte_layer *layer, int32_t op, int32_t n,
+                                           const uint8_t *mask, const float *input,
+                                           const float *grad_output, float *grad_weights,
+                                           float *scratch);
 ftte_status ftte_conv_backward_weight(const ftte_layer *layer, int32_t op, int32_t n,
                                       ftte_slice slice, const float *input,
                                       const float *grad_output, float *grad_weights,
