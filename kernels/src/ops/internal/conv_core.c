@@ -520,7 +520,10 @@ static void forward_channels(const views *v, run_of_passes r, int32_t count,
     for (int32_t j = 0; j < count;) {
         const int32_t left = count - j, width = left >= 6 && left != 8 ? 6 : left >= 4 ? 4 : 1;
         const float *w[6], *b = bias != NULL ? bias + j : NULL;
-        for (int32_t k = 0; k < width; k++) w[k] = ftte_next_row(&next_rows);
+        if (rows->mask == NULL) /* one table: no cursor */
+            for (int32_t k = 0; k < width; k++) w[k] = rows->frozen + (ptrdiff_t)(j + k) * rows->len;
+        else
+            for (int32_t k = 0; k < width; k++) w[k] = ftte_next_row(&next_rows);
         if (width == 6 && one_run) block6_run(v, r, w, b, o);
         else if (width == 6) block6_rows(v, r, w, b, o);
         else if (width == 4 && one_run) block4_run(v, r, w, b, o);
