@@ -282,8 +282,10 @@ def _step_instructions(model, spec, table, data, n, lowest, momentum) -> tuple[f
                 other += data.elementwise("zero", grad)
                 if bias:
                     other += data.bias_backward(size_out // layer.channels, layer.channels)
-                if update.mode == "channels" and layer.op in ("conv1d", "conv2d"):  # runs gathered
-                    kernels += call(layer, i, "backward_weight", rows)
+                if update.mode == "channels" and layer.op in ("conv1d", "conv2d"):
+                    # one call, the trainable channels 4 per tile wherever they are, the rest alone
+                    kernels += (rows // 4) * call(layer, i, "backward_weight", 4) \
+                        + (rows % 4) * call(layer, i, "backward_weight", 1)
                 else:
                     kernels += sum(call(layer, i, "backward_weight", w) for t, w in runs if t)
             if i > lowest:
