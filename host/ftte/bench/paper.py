@@ -2,7 +2,7 @@
 
 Settings: 100 and 500 boards x 50% and 90% stragglers (slowed by uniform(2, 10)) x two data
 sets and models (MNIST-1D with a 1-D CNN; the synthetic accelerometer set with accel_cnn1d),
-Dirichlet(0.5) label skew, three seeds each. Every arm of a fleet starts from the same
+Dirichlet(0.5) label skew, five seeds each. Every arm of a fleet starts from the same
 pretrained model (host full backprop on its 10% share: 40 epochs, SGD lr 0.02, momentum 0.9).
 FTTE trains the w* with the most importance per byte whose arena fits M_min = 20% of full
 backprop's training arena (`--budget`) (what ftte.bench.memory and the zoo use); the importance is the mean
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default="mnist1d,accelerometer", help="data sets (default both)")
     parser.add_argument("--boards", default="100,500")
     parser.add_argument("--stragglers", default="0.5,0.9")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="default five: one seed moves a gap by about a point")
     parser.add_argument("--updates-per-board", type=int, default=60,
                         help="FTTE's run: this many accepted updates per board (default 60)")
     parser.add_argument("--rounds", type=int, default=30, help="FedAvg rounds (default 30)")
