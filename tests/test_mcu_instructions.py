@@ -109,3 +109,19 @@ def test_a_whole_training_step_runs_on_the_m4_and_matches_the_host(emulator):
     again = steps.measure_step(emulator, model, steps.paper_spec(model), "importance w*")
     assert run.instructions == again.instructions > run.macs  # the same path, counted exactly
     assert run.predicted > 0 and np.isfinite(run.loss)
+
+
+@pytest.mark.parametrize("name", ["mnist1d_cnn", "accel_cnn1d"])
+def test_steps_with_scattered_channels_run_on_the_m4_and_match_the_host(emulator, name):
+    """Random channel specs split dense and conv layers into many runs: the board's one-pass
+    row-table paths (the M4F asm included) train what the host trains (measure_step checks the
+    plan, the loss and every trained parameter)."""
+    from ftte.bench import steps
+
+    model = steps.paper_model(name)
+    rng = np.random.default_rng(11)
+    for k in range(2):
+        spec = steps.random_spec(model, rng)
+        assert any(u.mode == "channels" for u in spec.layers)
+        run = steps.measure_step(emulator, model, spec, f"random {k}")
+        assert np.isfinite(run.loss) and run.instructions > run.macs
