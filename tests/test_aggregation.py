@@ -280,6 +280,26 @@ def test_fedavg_waits_for_enough_boards_and_abandoning_closes_the_round():
     assert advance.version == 1 and np.allclose(s.params, [3])  # (2 + 4)/2
 
 
+def test_fedavg_wakes_exactly_the_boards_assign_would_give_work():
+    boards = [f"b{i:02d}" for i in range(20)]
+    rng = np.random.default_rng(3)
+    s = fleet(FedAvg(np.zeros(2), FedAvgConfig(fraction=0.2, min_available=20), rng=np.random.default_rng(4)),
+              *boards[:-1])
+    assert s.wakes(boards[:-1]) == boards[:-1]  # too few registered: everyone asks (and waits)
+    s.register(boards[-1])
+    for round_ in range(4):
+        waiting = [boards[i] for i in rng.permutation(20)]
+        woken = s.wakes(waiting)
+        given = [b for b in waiting if isinstance(s.assign(b), Assignment)]
+        assert woken == given and len(given) == 4  # the same boards, in the order they waited
+        for board in given[:2]:
+            s.on_update(up(board, round_, [0], [1.0]))
+        assert s.wakes(waiting) == given[2:]      # reporters wait for the next round
+        for board in given[2:]:
+            s.on_update(up(board, round_, [1], [1.0]))
+        assert s.version == round_ + 1
+
+
 def test_fedavg_result_does_not_depend_on_arrival_order():
     def run(order):
         s = fleet(FedAvg(np.zeros(3)), "a", "b", "c")

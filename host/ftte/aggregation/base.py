@@ -96,6 +96,13 @@ class Strategy(ABC):
             return Wait(board_id, f"board {board_id!r} is not registered")
         return self._assign(board_id)
 
+    def wakes(self, waiting: Sequence[BoardId]) -> Sequence[BoardId]:
+        """Of `waiting` (boards whose last answer was a Wait until="version", in the order they
+        got it), those `assign` may now give work, in that order; the coordinator asks only
+        these after a new version, join or drop. It must leave out no board that would get an
+        Assignment. Default: all of them."""
+        return waiting
+
     def on_update(self, update: Update) -> Outcome:
         """Validate, then accept (maybe advancing the version) or refuse without side effects."""
         problem = check_update(update, self.size, self._boards, self._version, self._checked) or self._check(update)

@@ -9,6 +9,7 @@ abandoned by the coordinator), and the updates are averaged weighted by the samp
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,15 @@ class FedAvg(Strategy):
         if board_id in self._reported:
             return Wait(board_id, f"already reported for round {self._version}", "version")
         return Assignment(board_id, self._version, self._params)
+
+    def wakes(self, waiting: Sequence[BoardId]) -> Sequence[BoardId]:
+        """The round's cohort members that have not reported (the round is sampled here if it
+        was not yet, as `assign` would); everyone while too few boards are registered."""
+        if self._cohort is None:
+            if len(self._boards) < self.config.min_available:
+                return waiting
+            self._sample()
+        return [b for b in waiting if b in self._members and b not in self._reported]
 
     def _sample(self) -> None:
         """Draw the round's cohort from the registered boards, in sorted order (so the draw

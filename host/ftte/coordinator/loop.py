@@ -200,7 +200,7 @@ class Coordinator:
         old, self.trainable = self.trainable, chosen
         self.generation += 1
         self._retier(list(self._budgets))
-        self._notify()  # waiting boards must be provisioned again
+        self._notify(everyone=True)  # waiting boards must be provisioned again
         self.summary.reselections += 1
         if self.store is not None:
             self.store.selection(SelectionRecord(self.generation, self.strategy.version, chosen.spec.to_json(),
@@ -315,14 +315,24 @@ class Coordinator:
             return False
         return all(b in update or b in version for b in self._live)
 
-    def _notify(self, version: bool = True) -> None:
+    def _notify(self, version: bool = True, everyone: bool = False) -> None:
         """Something changed: an update (`version` False), or a new version, join, drop or
         reselection. Each parked board this may concern (its Wait's `until`) is asked for on its
         behalf, in the order they parked, and woken only when there is something to do: an
-        assignment, or provisioning first. So FedAvg wakes its next cohort, not the fleet."""
+        assignment, or provisioning first. Of the boards waiting for a version, only those the
+        strategy `wakes` are asked (FedAvg: its new cohort), unless `everyone` must be provisioned
+        again or tiers refresh by version."""
         last: Wait | None = None
         for until in ("update", "version") if version else ("update",):
-            for board_id, parked in list(self._parked[until].items()):
+            group = self._parked[until]
+            if not group:
+                continue
+            asked = (list(group) if until == "update" or everyone or self.refresh_every is not None
+                     else self.strategy.wakes(list(group)))
+            for board_id in asked:
+                parked = group.get(board_id)
+                if parked is None:
+                    continue
                 if self._stale(board_id) is not None:
                     answer: Assignment | Wait | None = None
                 else:
@@ -336,8 +346,8 @@ class Coordinator:
                         continue
                 self._unpark(board_id, parked)  # a woken board is not waiting any more
                 parked.woken.set_result(answer)
-        if last is not None and self._all_waiting():
-            self._finish(f"stalled: {last.reason}")
+        if self._all_waiting() and self._live:
+            self._finish(f"stalled: {(last or _last_wait(self._parked)).reason}")
 
     def _finish(self, reason: str) -> None:
         if not self._finished.is_set():
@@ -472,6 +482,11 @@ def _now() -> float:
         return asyncio.get_running_loop().time()
     except RuntimeError:  # no loop running (the constructor may be called outside one)
         return time.monotonic()
+
+
+def _last_wait(parked: dict[str, dict[str, Parked]]) -> Wait:
+    """The Wait of the board that parked last (what a stall is reported with)."""
+    return next(reversed(parked["version"].values() or parked["update"].values())).wait
 
 
 def _until(wait: Wait) -> str:
