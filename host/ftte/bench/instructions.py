@@ -356,6 +356,8 @@ class _Counting:
 class Emulator:
     """The firmware loaded into a unicorn Cortex-M4 (Thumb, M-class, FPU)."""
 
+    isa = "m4f"  # the simulator's cost file this core measures (ftte.sim.profiles.ISAS)
+
     def __init__(self, firmware: Firmware):
         from unicorn import UC_ARCH_ARM, UC_HOOK_CODE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
         from unicorn.arm_const import UC_ARM_REG_C1_C0_2, UC_CPU_ARM_CORTEX_M4

@@ -29,6 +29,8 @@ TARGET = "rv32imc"
 class Emulator(m4.Emulator):
     """The firmware in unicorn's RV32 core (integer only: every float op is a libgcc call)."""
 
+    isa = "rv32imc"
+
     def __init__(self, firmware: Firmware):  # noqa: D107 - the M4 setup, with the RV32 core
         from unicorn import UC_ARCH_RISCV, UC_HOOK_CODE, UC_MODE_RISCV32, Uc
 

@@ -1,4 +1,4 @@
-"""Instructions of one whole training step on a Cortex-M4F, against the simulator's cost model.
+"""Instructions of one whole training step on a Cortex-M4F (or RV32IMC), against the simulator's cost model.
 
 The per-kernel benchmark (`ftte.bench.instructions`) measures each kernel on a whole layer; the
 simulator (`ftte.sim.profiles.task_work`) charges a training sample as the sum over layers of
@@ -13,7 +13,12 @@ The cases are the two paper-benchmark models (`ftte.bench.paper`) under the full
 the importance w* the paper benchmark chose for them at seed 0 (`fleet.spec_for(Arm("ftte",
 "importance"))`, copied here so that the benchmark does not pretrain a fleet).
 
-Run: ``python -m ftte.bench.steps [--profile]``.
+The same check runs on RV32IMC (the ESP32-C3's instruction set, soft float) with ``--isa
+rv32imc``: the firmware of `ftte.bench.instructions_rv32` (riscv64-unknown-elf-gcc) in unicorn's
+RV32 core, against ``task_work(..., isa="rv32imc")``. About 60x the M4F's instructions, so
+slower to emulate (a step of accel_cnn1d is 24 million instructions).
+
+Run: ``python -m ftte.bench.steps [--isa rv32imc] [--profile] [--random N]``.
 """
 
 from __future__ import annotations
@@ -89,10 +94,29 @@ def _rows(model: Model, spec: UpdateSpec) -> tuple[np.ndarray, np.ndarray, np.nd
     return np.array(rows, np.int32), masks, np.concatenate(params)
 
 
+def harness_capacity(emulator: m4.Emulator) -> tuple[int, int]:
+    """(layers, mask bytes per layer) that bench_step_layers and bench_step_masks hold. The M4F
+    image has the constants bench_step_fields, _max_layers and _mask_bytes; the linked RV32 image
+    keeps such small constants in .srodata without their symbols (as bench_case_count), so there
+    the capacity comes from the sizes of the two tables."""
+    symbols = emulator.fw.symbols
+    if "bench_step_max_layers" in symbols:
+        if int(emulator.read_i32("bench_step_fields")[0]) != STEP_FIELDS:
+            raise m4.BenchError("bench_step_layers has another row length than ftte.bench.steps' STEP_FIELDS")
+        return int(emulator.read_i32("bench_step_max_layers")[0]), int(emulator.read_i32("bench_step_mask_bytes")[0])
+    layers, rest = divmod(symbols["bench_step_layers"].size, 4 * STEP_FIELDS)
+    mask_bytes, rest_masks = divmod(symbols["bench_step_masks"].size, max(layers, 1))
+    if rest or rest_masks or not layers:
+        raise m4.BenchError("bench_step_layers / bench_step_masks do not match ftte.bench.steps' STEP_FIELDS")
+    return layers, mask_bytes
+
+
 def measure_step(emulator: m4.Emulator, model: Model, spec: UpdateSpec, label: str, batch: int = 1,
                  seed: int = 0, lr: float = 0.02) -> StepRun:
-    """Counts one ftte_train_step of `model` under `spec` on the emulated M4F, after checking
-    its plan, loss and trained parameters against the host library's."""
+    """Counts one ftte_train_step of `model` under `spec` on the emulated board (the M4F, or
+    RV32IMC with `ftte.bench.instructions_rv32.Emulator`), after checking its plan, loss and
+    trained parameters against the host library's, and compares it with task_work for the
+    emulator's isa."""
     from ftte.sim.profiles import task_work
     from ftte.train import Trainer
 
@@ -101,10 +125,9 @@ def measure_step(emulator: m4.Emulator, model: Model, spec: UpdateSpec, label: s
     y = rng.integers(0, model.classes, batch).astype(np.int32)
     rows, masks, params = _rows(model, spec)
     fw, uc = emulator.fw, emulator.uc
-    max_layers = int(emulator.read_i32("bench_step_max_layers")[0])
-    mask_bytes = int(emulator.read_i32("bench_step_mask_bytes")[0])
-    if int(emulator.read_i32("bench_step_fields")[0]) != STEP_FIELDS or len(rows) > max_layers:
-        raise m4.BenchError("bench_step_layers does not match ftte.bench.steps (fields or layers)")
+    max_layers, mask_bytes = harness_capacity(emulator)
+    if len(rows) > max_layers:
+        raise m4.BenchError(f"{model.name}: {len(rows)} layers, bench_step_layers holds {max_layers}")
     table = np.zeros((max_layers, STEP_FIELDS), "<i4")
     table[:len(rows)] = rows
     uc.mem_write(fw.address("bench_step_layers"), table.tobytes())
@@ -127,7 +150,8 @@ def measure_step(emulator: m4.Emulator, model: Model, spec: UpdateSpec, label: s
     host = Trainer(model, spec, batch)
     board_total = int(emulator.read_i32("bench_step_memory")[0])
     if board_total != host.memory.total:
-        raise m4.BenchError(f"{model.name} ({label}): the M4F plans {board_total} B, the host {host.memory.total} B")
+        raise m4.BenchError(f"{model.name} ({label}): the board plans {board_total} B, "
+                            f"the host {host.memory.total} B")
     status, pcs = emulator.call("bench_step_run", "ftte_train_step")
     if status != 0:
         raise m4.BenchError(f"{model.name} ({label}): ftte_train_step returned {status}")
@@ -139,7 +163,7 @@ def measure_step(emulator: m4.Emulator, model: Model, spec: UpdateSpec, label: s
             not np.allclose(board_params, host.arena[:persistent], rtol=1e-4, atol=1e-5):
         raise m4.BenchError(f"{model.name} ({label}): the emulated step differs from the host's "
                             f"(loss {loss!r} vs {want_loss!r})")
-    work = task_work(model, spec, batch)
+    work = task_work(model, spec, batch, emulator.isa)
     return StepRun(model.name, label, batch, sum(pcs.values()), work.instructions * batch, work.macs * batch, pcs,
                    loss)
 
@@ -155,11 +179,11 @@ def random_spec(model: Model, rng: np.random.Generator) -> UpdateSpec:
     return UpdateSpec.of(model, updates)
 
 
-def cases(extra: int = 0) -> list[tuple[Model, UpdateSpec, str]]:
-    """Full spec and the paper's w* of both models, and `extra` random channel specs of each
-    (seeded: the same every run)."""
+def cases(extra: int = 0, models: list[str] | None = None) -> list[tuple[Model, UpdateSpec, str]]:
+    """Full spec and the paper's w* of both models (or of `models`), and `extra` random channel
+    specs of each (seeded: the same every run)."""
     out = []
-    for name in PAPER_WSTAR:
+    for name in models or PAPER_WSTAR:
         model = paper_model(name)
         out.append((model, UpdateSpec.full(model), "full"))
         out.append((model, paper_spec(model), "importance w*"))
@@ -168,8 +192,8 @@ def cases(extra: int = 0) -> list[tuple[Model, UpdateSpec, str]]:
     return out
 
 
-def measure(emulator: m4.Emulator, batch: int = 1, extra: int = 0) -> list[StepRun]:
-    return [measure_step(emulator, model, spec, label, batch) for model, spec, label in cases(extra)]
+def measure(emulator: m4.Emulator, batch: int = 1, extra: int = 0, models: list[str] | None = None) -> list[StepRun]:
+    return [measure_step(emulator, model, spec, label, batch) for model, spec, label in cases(extra, models)]
 
 
 def table(runs: list[StepRun]) -> str:
@@ -190,23 +214,33 @@ def by_function(run: StepRun, fw: m4.Firmware, top: int = 12) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ftte.bench.steps",
-                                     description="Instructions of one training step on a Cortex-M4F (unicorn) "
+                                     description="Instructions of one training step on an emulated board (unicorn) "
                                                  "against the simulator's cost model.")
+    parser.add_argument("--isa", choices=("m4f", "rv32imc"), default="m4f",
+                        help="m4f: Cortex-M4F (arm-none-eabi-gcc); rv32imc: the ESP32-C3's RV32IMC, soft float "
+                             "(riscv64-unknown-elf-gcc, as ftte.bench.instructions_rv32)")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="also the instructions by function")
     parser.add_argument("--random", type=int, default=0,
                         help="also this many random channel specs per model (seeded)")
+    parser.add_argument("--model", action="append", choices=tuple(PAPER_WSTAR),
+                        help="only this paper model (repeatable)")
     args = parser.parse_args(argv)
     try:
-        m4.require_tools()
+        if args.isa == "rv32imc":
+            from ftte.bench import instructions_rv32 as rv32
+            target, emulator_class, board = rv32.TARGET, rv32.Emulator, "RV32IMC (no FPU: libgcc soft float)"
+        else:
+            m4.require_tools()
+            target, emulator_class, board = m4.TARGET, m4.Emulator, "Cortex-M4F"
         build_dir = Path(tempfile.mkdtemp(prefix="ftte-mcu-step-"))
         try:
-            fw = m4.build(build_dir)
-            emulator = m4.Emulator(fw)
-            runs = measure(emulator, args.batch, args.random)
-            print(f"Cortex-M4F, {fw.compiler}\n{m4.source_state()}\n"
+            fw = m4.build(build_dir, target)
+            emulator = emulator_class(fw)
+            runs = measure(emulator, args.batch, args.random, args.model)
+            print(f"{board}, {fw.compiler}\n{m4.source_state()}\n"
                   f"one ftte_train_step (batch {args.batch}, SGD without momentum), executed instructions "
-                  "(unicorn); predicted: ftte.sim.profiles.task_work\n")
+                  f"(unicorn); predicted: ftte.sim.profiles.task_work(..., isa={args.isa!r})\n")
             print(table(runs))
             if args.profile:
                 for r in runs:
