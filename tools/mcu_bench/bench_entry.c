@@ -135,20 +135,27 @@ static int dispatch(const ftte_layer *l, int32_t n, int32_t direction) {
     }
 }
 
+/* The layer a case row describes from its op field on (op, in h w c, out h w c, kernel h w,
+ * stride h w, pad top left), over the static weight and bias buffers. */
+static ftte_layer case_layer(const int32_t *g) {
+    ftte_layer l;
+    l.op = g[0];
+    l.in.h = g[1], l.in.w = g[2], l.in.c = g[3];
+    l.out.h = g[4], l.out.w = g[5], l.out.c = g[6];
+    l.kernel_h = g[7], l.kernel_w = g[8];
+    l.stride_h = g[9], l.stride_w = g[10];
+    l.pad_top = g[11], l.pad_left = g[12];
+    l.weights = bench_w;
+    l.bias = bench_bias;
+    return l;
+}
+
 int bench_run(int32_t case_id) {
     if (case_id < 0 || case_id >= bench_case_count) return BENCH_ERR_CASE;
     const int32_t *c = bench_cases[case_id];
     const int32_t direction = c[0], n = c[1];
     if (direction < BENCH_FORWARD || direction > BENCH_BACKWARD_WEIGHT) return BENCH_ERR_DIRECTION;
-    ftte_layer l;
-    l.op = c[2];
-    l.in.h = c[3], l.in.w = c[4], l.in.c = c[5];
-    l.out.h = c[6], l.out.w = c[7], l.out.c = c[8];
-    l.kernel_h = c[9], l.kernel_w = c[10];
-    l.stride_h = c[11], l.stride_w = c[12];
-    l.pad_top = c[13], l.pad_left = c[14];
-    l.weights = bench_w;
-    l.bias = bench_bias;
+    ftte_layer l = case_layer(c + 2);
     const ftte_status valid = ftte_layer_validate(&l);
     if (valid != FTTE_OK) return valid;
     /* The tensors of the case must fit the static buffers. */
@@ -248,15 +255,7 @@ int bench_op_run(int32_t case_id) {
     if (case_id < 0 || case_id >= count_cases) return BENCH_ERR_CASE;
     const int32_t *c = bench_op_cases[case_id];
     const int32_t kind = c[0], n = c[1], count = c[2];
-    ftte_layer l;
-    l.op = c[3];
-    l.in.h = c[4], l.in.w = c[5], l.in.c = c[6];
-    l.out.h = c[7], l.out.w = c[8], l.out.c = c[9];
-    l.kernel_h = c[10], l.kernel_w = c[11];
-    l.stride_h = c[12], l.stride_w = c[13];
-    l.pad_top = c[14], l.pad_left = c[15];
-    l.weights = bench_w;
-    l.bias = bench_bias;
+    ftte_layer l = case_layer(c + 3);
     if (kind < 0 || kind >= OP_KINDS) return BENCH_ERR_DIRECTION;
     if (kind <= OP_BACKWARD_WEIGHT || kind == OP_POOL_FORWARD || kind == OP_POOL_BACKWARD) {
         const ftte_status valid = ftte_layer_validate(&l);

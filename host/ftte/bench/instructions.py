@@ -391,11 +391,15 @@ class Emulator:
                 return
             st.pcs[address] = st.pcs.get(address, 0) + 1
         elif address == st.entry:
-            from unicorn.arm_const import UC_ARM_REG_LR
             st.active = True
             st.entered += 1
-            st.ret = uc.reg_read(UC_ARM_REG_LR) & ~1
+            st.ret = self._return_address(uc)
             st.pcs[address] = st.pcs.get(address, 0) + 1
+
+    def _return_address(self, uc) -> int:
+        """Where the counted function returns to (Thumb: LR without its mode bit)."""
+        from unicorn.arm_const import UC_ARM_REG_LR
+        return uc.reg_read(UC_ARM_REG_LR) & ~1
 
     # Memory -------------------------------------------------------------------------------
     def read_i32(self, name: str, count: int = 1) -> np.ndarray:

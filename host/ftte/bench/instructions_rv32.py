@@ -63,19 +63,9 @@ class Emulator(m4.Emulator):
         return [Case(index=i, kernel=names[int(r[2])], direction=m4.DIRECTIONS[int(r[0])], batch=int(r[1]),
                      geometry=tuple(int(v) for v in r[2:])) for i, r in enumerate(rows)]
 
-    def _hook(self, uc, address, _size, _data):
-        st = self._state
-        if st.active:
-            if address == st.ret:
-                st.active = False
-                return
-            st.pcs[address] = st.pcs.get(address, 0) + 1
-        elif address == st.entry:
-            from unicorn.riscv_const import UC_RISCV_REG_RA
-            st.active = True
-            st.entered += 1
-            st.ret = uc.reg_read(UC_RISCV_REG_RA)
-            st.pcs[address] = st.pcs.get(address, 0) + 1
+    def _return_address(self, uc) -> int:
+        from unicorn.riscv_const import UC_RISCV_REG_RA
+        return uc.reg_read(UC_RISCV_REG_RA)
 
     def _call(self) -> tuple[tuple[int, int, int, int], int, int]:
         from unicorn.riscv_const import UC_RISCV_REG_A0, UC_RISCV_REG_PC, UC_RISCV_REG_RA, UC_RISCV_REG_SP
