@@ -249,6 +249,46 @@ static void test_invalid_specs_and_models(void) {
     FTTE_CHECK(ftte_plan_train(&config, &plan) == FTTE_ERR_MODEL);
 }
 
+/* ftte_train_steps() leaves the bits and losses of as many ftte_train_step() calls. */
+static void test_steps_equal_repeated_step(void) {
+    build_model();
+    enum { STEPS = 4, N = 2 };
+    float x[STEPS * N * IN];
+    int32_t y[STEPS * N];
+    for (int i = 0; i < STEPS * N * IN; i++) x[i] = ftte_test_rand();
+    for (int i = 0; i < STEPS * N; i++) y[i] = (3 * i + 1) % CLASSES;
+    ftte_layer_update u[5] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    spec_channels(u);
+    ftte_train_config config = {&model, u, BATCH, 1};
+    ftte_plan plan;
+    FTTE_CHECK(ftte_plan_train(&config, &plan) == FTTE_OK);
+    const int32_t total = plan.memory.total;
+    float *one = (float *)malloc((size_t)total), *many = (float *)malloc((size_t)total);
+    float loss_one[STEPS], loss_many[STEPS];
+    ftte_sgd_params sgd = {0.2f, 0.9f};
+    FTTE_CHECK(ftte_train_init(&plan, one, total) == FTTE_OK);
+    FTTE_CHECK(ftte_train_init(&plan, many, total) == FTTE_OK);
+    for (int k = 0; k < STEPS; k++)
+        FTTE_CHECK(ftte_train_step(&plan, one, total, sgd, x + k * N * IN, y + k * N, N,
+                                   loss_one + k, 0) == FTTE_OK);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, STEPS, loss_many) == FTTE_OK);
+    const int32_t persistent = (plan.memory.params_ram + plan.memory.optimizer_state) / 4;
+    int32_t same = 1;
+    for (int32_t i = 0; i < persistent; i++) same &= one[i] == many[i];
+    for (int k = 0; k < STEPS; k++) same &= loss_one[k] == loss_many[k];
+    FTTE_CHECK(same);
+    FTTE_CHECK(loss_many[STEPS - 1] != loss_many[0]); /* it did train */
+    /* Wrong for every step: refused at the first, nothing changed. */
+    memcpy(one, many, (size_t)total);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, BATCH + 1, 2, 0) == FTTE_ERR_ARG);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, -1, 0) == FTTE_ERR_ARG);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, 0, y, N, 2, 0) == FTTE_ERR_ARG);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, 0, 0) == FTTE_OK);
+    FTTE_CHECK(memcmp(one, many, (size_t)persistent * 4) == 0);
+    free(one);
+    free(many);
+}
+
 /* Inference under a forward plan gives the same logits in fewer bytes than training needs. */
 static void test_forward_plan(void) {
     build_model();
@@ -273,4 +313,5 @@ static void test_forward_plan(void) {
 FTTE_TEST_MAIN(test_plan_equals_high_water_mark, test_sparse_memory_is_smaller,
                test_training_reduces_loss, test_gradient_matches_finite_difference,
                test_step_without_grads_equals_step_with_them,
-               test_errors_leave_state_unchanged, test_invalid_specs_and_models, test_forward_plan)
+               test_steps_equal_repeated_step, test_errors_leave_state_unchanged,
+               test_invalid_specs_and_models, test_forward_plan)

@@ -102,19 +102,17 @@ class Trainer:
 
     def steps(self, x: np.ndarray, y: np.ndarray, chunk: int, lr: float = 0.05, momentum: float = 0.0) -> list[float]:
         """Consecutive SGD steps over (x, y) in chunks of `chunk` samples (1..batch): the same
-        steps as calling `step` on each chunk, with the inputs checked and handed to C once.
-        Returns the loss before each step."""
+        steps as calling `step` on each chunk, in one C call (ftte_train_steps). Returns the
+        loss before each step."""
         x, y = self._inputs(x), np.ascontiguousarray(y, dtype=np.int32)
         if len(x) != len(y) or not 1 <= chunk <= self.batch or len(y) % chunk:
             raise ValueError(f"steps take chunks of 1..{self.batch} samples dividing {len(y)}, got {chunk}")
-        xs, ys, size = ffi.from_buffer("float[]", x), ffi.from_buffer("int32_t[]", y), self._sample_size
-        plan, arena, nbytes, loss, losses = self.native.plan, self._arena, self._arena_bytes, self._loss, []
-        for start in range(0, len(y), chunk):
-            status = lib.ftte_train_step(plan, arena, nbytes, (lr, momentum), xs + start * size, ys + start, chunk,
-                                         loss, ffi.NULL)
-            check(status, "train step")
-            losses.append(float(loss[0]))
-        return losses
+        steps = len(y) // chunk
+        losses = np.empty(steps, np.float32)
+        check(lib.ftte_train_steps(self.native.plan, self._arena, self._arena_bytes, (lr, momentum),
+                                   ffi.from_buffer("float[]", x), ffi.from_buffer("int32_t[]", y), chunk, steps,
+                                   ffi.from_buffer("float[]", losses)), "train steps")
+        return losses.tolist()
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
         """Gradients of the batch-mean loss for every trainable tensor, leaving the state as is."""
