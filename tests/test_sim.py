@@ -119,9 +119,11 @@ def test_shared_trainers_give_the_bits_of_a_board_with_its_own_model():
         load_flat_parameters(own, flat)
         trainer = Trainer(own, spec_, batch, momentum > 0)
         losses = [trainer.step(data.x_train[b], data.y_train[b], 0.03, momentum) for b in batches]
+        after = trainer.loss(data.x_train[batches[-1]], data.y_train[batches[-1]])
         trainer.export()
         assert np.array_equal(got.delta, flat_parameters(own)[index] - values)
         assert got.loss_before == losses[0] and got.samples == 5 * batch
+        assert got.loss_after == after and after != losses[-1]
 
 
 def test_batches_drawn_ahead_are_the_batches_drawn_one_by_one():

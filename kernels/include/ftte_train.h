@@ -164,16 +164,19 @@ ftte_status ftte_train_step(const ftte_plan *plan, void *arena, int32_t arena_by
                             int32_t n, float *loss, const ftte_param_grads *grads);
 
 /**
- * `steps` consecutive ftte_train_step() calls, with the same bits: step k takes the n samples
- * input[k*n .. (k+1)*n) and labels[k*n .. (k+1)*n), and losses[k] receives its loss before
- * the update (losses may be NULL). For a host that holds a whole local task (the simulator);
- * a board streams its batches into ftte_train_step(). On an error status the steps before
- * the failing one stay applied; arguments that are wrong for every step fail at the first,
- * before anything changes.
+ * A local task in one call: `steps` consecutive ftte_train_step() calls, with their bits. Step
+ * k takes the n samples input[k*n .. (k+1)*n) and labels[k*n .. (k+1)*n), and losses[k]
+ * receives its loss before the update. *loss_after receives the mean loss of the last step's
+ * samples under the updated parameters (what a board reports as its task's loss after; the
+ * bits of ftte_forward() then ftte_cross_entropy_forward()). losses and loss_after may be
+ * NULL; with steps == 0 nothing is written. For a host that holds the whole task (the
+ * simulator); a board streams its batches into ftte_train_step(). On an error status the
+ * steps before the failing one stay applied; arguments wrong for every step fail at the
+ * first, before anything changes.
  */
 ftte_status ftte_train_steps(const ftte_plan *plan, void *arena, int32_t arena_bytes,
                              ftte_sgd_params sgd, const float *input, const int32_t *labels,
-                             int32_t n, int32_t steps, float *losses);
+                             int32_t n, int32_t steps, float *losses, float *loss_after);
 
 /** Inference with the arena's current parameters (under a training or a forward plan):
  *  output [n][classes] receives the logits, 1 <= n <= config.batch. */

@@ -1,5 +1,6 @@
 /* Trainer tests: exact memory plan (painted high-water mark), learning, sparse specs, errors. */
 #include "ftte_test.h"
+#include "ftte_kernels.h"
 #include "ftte_train.h"
 
 /* conv 6x6x2 -> 6x6x4 (3x3, pad 1), relu, maxpool 2 -> 3x3x4, flatten, dense 36 -> 5. */
@@ -249,7 +250,8 @@ static void test_invalid_specs_and_models(void) {
     FTTE_CHECK(ftte_plan_train(&config, &plan) == FTTE_ERR_MODEL);
 }
 
-/* ftte_train_steps() leaves the bits and losses of as many ftte_train_step() calls. */
+/* ftte_train_steps() leaves the bits and losses of as many ftte_train_step() calls, and the
+ * loss after of ftte_forward() and ftte_cross_entropy_forward() on the last batch. */
 static void test_steps_equal_repeated_step(void) {
     build_model();
     enum { STEPS = 4, N = 2 };
@@ -271,7 +273,13 @@ static void test_steps_equal_repeated_step(void) {
     for (int k = 0; k < STEPS; k++)
         FTTE_CHECK(ftte_train_step(&plan, one, total, sgd, x + k * N * IN, y + k * N, N,
                                    loss_one + k, 0) == FTTE_OK);
-    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, STEPS, loss_many) == FTTE_OK);
+    float after = -1.0f, logits[N * CLASSES], want = -2.0f;
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, STEPS, loss_many, &after) ==
+               FTTE_OK);
+    FTTE_CHECK(ftte_forward(&plan, one, total, x + (STEPS - 1) * N * IN, N, logits) == FTTE_OK);
+    FTTE_CHECK(ftte_cross_entropy_forward(N, CLASSES, logits, y + (STEPS - 1) * N, &want) ==
+               FTTE_OK);
+    FTTE_CHECK(after == want);
     const int32_t persistent = (plan.memory.params_ram + plan.memory.optimizer_state) / 4;
     int32_t same = 1;
     for (int32_t i = 0; i < persistent; i++) same &= one[i] == many[i];
@@ -280,10 +288,10 @@ static void test_steps_equal_repeated_step(void) {
     FTTE_CHECK(loss_many[STEPS - 1] != loss_many[0]); /* it did train */
     /* Wrong for every step: refused at the first, nothing changed. */
     memcpy(one, many, (size_t)total);
-    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, BATCH + 1, 2, 0) == FTTE_ERR_ARG);
-    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, -1, 0) == FTTE_ERR_ARG);
-    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, 0, y, N, 2, 0) == FTTE_ERR_ARG);
-    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, 0, 0) == FTTE_OK);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, BATCH + 1, 2, 0, 0) == FTTE_ERR_ARG);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, -1, 0, 0) == FTTE_ERR_ARG);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, 0, y, N, 2, 0, 0) == FTTE_ERR_ARG);
+    FTTE_CHECK(ftte_train_steps(&plan, many, total, sgd, x, y, N, 0, 0, &after) == FTTE_OK);
     FTTE_CHECK(memcmp(one, many, (size_t)persistent * 4) == 0);
     free(one);
     free(many);

@@ -105,8 +105,7 @@ class Trainers:
         chosen = job.batches.reshape(-1)
         x, y = self.x[chosen], self.y[chosen]
         size = job.batches.shape[1]
-        losses = trainer.steps(x, y, size, job.lr, job.momentum)
-        loss_after = trainer.loss(x[-size:], y[-size:])
+        losses, loss_after = trainer.task(x, y, size, job.lr, job.momentum)
         delta = trainer.arena[slots] - job.values
         delta.flags.writeable = False  # nobody else holds it: the strategy may keep it without a copy
         return Trained(delta, len(chosen), losses[0], loss_after)

@@ -100,19 +100,20 @@ class Trainer:
         check(status, "train step")
         return float(self._loss[0])
 
-    def steps(self, x: np.ndarray, y: np.ndarray, chunk: int, lr: float = 0.05, momentum: float = 0.0) -> list[float]:
-        """Consecutive SGD steps over (x, y) in chunks of `chunk` samples (1..batch): the same
-        steps as calling `step` on each chunk, in one C call (ftte_train_steps). Returns the
-        loss before each step."""
+    def task(self, x: np.ndarray, y: np.ndarray, chunk: int, lr: float = 0.05,
+             momentum: float = 0.0) -> tuple[list[float], float]:
+        """A local task in one C call (ftte_train_steps): consecutive SGD steps over (x, y) in
+        chunks of `chunk` samples (1..batch), the same steps as calling `step` on each chunk.
+        Returns the loss before each step, and the loss of the last chunk after the last step
+        (as `loss` gives it: what a board reports as its task's loss after)."""
         x, y = self._inputs(x), np.ascontiguousarray(y, dtype=np.int32)
         if len(x) != len(y) or not 1 <= chunk <= self.batch or len(y) % chunk:
             raise ValueError(f"steps take chunks of 1..{self.batch} samples dividing {len(y)}, got {chunk}")
-        steps = len(y) // chunk
-        losses = np.empty(steps, np.float32)
+        losses = np.empty(len(y) // chunk, np.float32)
         check(lib.ftte_train_steps(self.native.plan, self._arena, self._arena_bytes, (lr, momentum),
-                                   ffi.from_buffer("float[]", x), ffi.from_buffer("int32_t[]", y), chunk, steps,
-                                   ffi.from_buffer("float[]", losses)), "train steps")
-        return losses.tolist()
+                                   ffi.from_buffer("float[]", x), ffi.from_buffer("int32_t[]", y), chunk,
+                                   len(losses), ffi.from_buffer("float[]", losses), self._loss), "train steps")
+        return losses.tolist(), float(self._loss[0])
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
         """Gradients of the batch-mean loss for every trainable tensor, leaving the state as is."""
