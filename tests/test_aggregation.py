@@ -96,8 +96,26 @@ def test_merge_with_all_covering_weights_zero_leaves_the_coordinate_alone():
 # FTTE
 # ------------------------------------------------------------------------------------------
 
+INVERSE = VarianceWeight("inverse", b=1)  # the variance weight FTTE used by default until 2026-11-30
+
+
+def test_ftte_defaults_weight_by_age_only_with_half_the_step():
+    config = FTTEConfig()
+    assert config.variance == VarianceWeight("constant") and config.age == AgeWeight("polynomial", a=0.5)
+    assert config.server_lr == 0.5 and config.server_momentum == 0
+    # a board far from fitting its data sends a delta 100x the others' mean square: it is not
+    # down-weighted for it (the inverse variance weight gave it 1/(1+100) against 1/2)
+    s = fleet(FTTE(np.zeros(1), FTTEConfig(buffer_size=3), version=3), "a", "b", "c")
+    s.on_update(up("a", 3, [0], [10.0]))    # s=0, v=100
+    s.on_update(up("b", 3, [0], [1.0]))     # s=0, v=1
+    out = s.on_update(up("c", 0, [0], [1.0]))  # s=3 -> age 1/2
+    # w = [1, 1, 1/2] -> p = [2, 2, 1]/5; delta = (2*10 + 2*1 + 1*1)/5 = 23/5; theta = 0.5 * 23/5
+    assert np.allclose(out.advance.weights, np.array([2, 2, 1]) / 5)
+    assert np.allclose(s.params, [0.5 * 23 / 5])
+
+
 def test_ftte_by_hand_age_variance_and_partial_coverage():
-    s = fleet(FTTE(np.ones(4), FTTEConfig(buffer_size=3, server_lr=0.5), version=3), "A", "B", "C")
+    s = fleet(FTTE(np.ones(4), FTTEConfig(buffer_size=3, server_lr=0.5, variance=INVERSE), version=3), "A", "B", "C")
     a = up("A", 3, [0, 1], [2, 2])          # s=0, v = (4+4)/2 = 4
     b = up("B", 0, [1, 2], [4, 0])          # s=3, v = (16+0)/2 = 8
     c = up("C", 3, [0, 1, 2], [-1, -1, -1])  # s=0, v = 1
@@ -135,13 +153,13 @@ def test_ftte_weight_variants_by_hand():
 
 def test_ftte_uses_the_reported_variance_and_computes_it_when_absent():
     # reported variances [1, 3] -> median 2 -> r = [1/2, 3/2] -> 1/(1+r) = [2/3, 2/5] -> p = [5/8, 3/8]
-    s = fleet(FTTE(np.zeros(1), FTTEConfig(buffer_size=2)), "a", "b")
+    s = fleet(FTTE(np.zeros(1), FTTEConfig(buffer_size=2, server_lr=1.0, variance=INVERSE)), "a", "b")
     s.on_update(up("a", 0, [0], [8], variance=1.0))
     out = s.on_update(up("b", 0, [0], [0], variance=3.0))
     assert np.allclose(out.advance.weights, [5 / 8, 3 / 8])
     assert np.allclose(s.params, [5 / 8 * 8])  # = 5
     # absent: v = mean(d^2) = [4, 0]; median 2 -> r = [2, 0] -> [1/3, 1] -> p = [1/4, 3/4]
-    s = fleet(FTTE(np.zeros(1), FTTEConfig(buffer_size=2)), "a", "b")
+    s = fleet(FTTE(np.zeros(1), FTTEConfig(buffer_size=2, server_lr=1.0, variance=INVERSE)), "a", "b")
     s.on_update(up("a", 0, [0], [2]))
     out = s.on_update(up("b", 0, [0], [0]))
     assert np.allclose(out.advance.weights, [1 / 4, 3 / 4]) and np.allclose(s.params, [0.5])
@@ -169,7 +187,7 @@ def test_ftte_drops_updates_staler_than_the_maximum():
 
 
 def test_flush_folds_a_partial_buffer_and_nothing_is_lost_on_unregister():
-    s = fleet(FTTE(np.zeros(2), FTTEConfig(buffer_size=3)), "a", "b")
+    s = fleet(FTTE(np.zeros(2), FTTEConfig(buffer_size=3, server_lr=1.0)), "a", "b")
     assert s.flush() is None
     s.on_update(up("a", 0, [0, 1], [1, 3]))
     assert s.unregister("a") is None and s.boards == ("b",)

@@ -163,7 +163,7 @@ def test_any_board_implementation_works_and_misbehaving_ones_are_dropped():
     boards[2].mode = "short"
     assert all(isinstance(b, Board) for b in boards)
     model = reference_model("digits_mlp").build(0)
-    strategy = FTTE(flat_parameters(model), FTTEConfig(buffer_size=2))
+    strategy = FTTE(flat_parameters(model), FTTEConfig(buffer_size=2, server_lr=1.0))
     summary = asyncio.run(drive(boards, strategy, StopRule(max_versions=4), task_timeout=0.2))
     assert summary.version == 4 and set(summary.dropped) == {"short", "wrong", "deaf"}
     assert "provision failed: no answer within 0.2 s" in summary.dropped["deaf"]

@@ -1,10 +1,18 @@
-"""FTTE: semi-asynchronous buffered aggregation, each update weighted by its age and variance.
+"""FTTE: semi-asynchronous buffered aggregation, each update weighted by its age (and, when
+configured, its variance).
 
-A stale update was computed on a model that has since moved, and a noisy one (large mean
-squared delta relative to its buffer-mates: a diverging board, a tiny or odd local data set)
-pulls the model off course; both should count less, neither should be thrown away unless it
-is older than `max_staleness`. Weights are renormalised per coordinate, so a parameter that
-only some boards train is the weighted mean of exactly those boards' deltas.
+A stale update was computed on a model that has since moved, so it counts less, but it is not
+thrown away unless it is older than `max_staleness`. Weights are renormalised per coordinate,
+so a parameter that only some boards train is the weighted mean of exactly those boards'
+deltas; the server learning rate (default 0.5) sets the step.
+
+The variance weight (a large mean squared delta relative to the buffer's median counts less)
+is off by default (`VarianceWeight("constant")`). The mean squared delta a board reports
+measures how far its local data pulls the model, i.e. its local loss, not the noise of its
+update: on label-skewed data the boards whose classes the model still gets wrong send deltas
+hundreds of times the median, and 1 / (1 + v / median v) gave them about 1% of the weight of
+the boards that had nothing left to learn (docs/aggregation.md, "Why FTTE weights by age
+only"). `VarianceWeight("inverse", b=1)` restores it.
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ class FTTEConfig:
     buffer_size: int = 10
     max_staleness: int | None = 32
     age: AgeWeight = field(default_factory=AgeWeight)            # (1 + s) ** -0.5
-    variance: VarianceWeight = field(default_factory=VarianceWeight)  # 1 / (1 + v / median v)
+    # off by default: the mean squared delta measures the local loss, not noise (module docstring)
+    variance: VarianceWeight = field(default_factory=lambda: VarianceWeight("constant"))
     weight_by_samples: bool = False
-    server_lr: float = 1.0
+    server_lr: float = 0.5  # half of the renormalised mean: FedBuff's 1/sqrt(1+s) shrinks its mean about as much
     server_momentum: float = 0.0
 
     def __post_init__(self):

@@ -55,7 +55,7 @@ SETS = {
 PAPER = {"time": 0.81, "memory": 0.80, "payload": 0.69}
 BUDGET_FRACTION = 0.18  # 82% less than full backprop: beats the paper's 80% (0.20 only equals it)
 RESELECT_EVERY: int | None = 100  # FTTE: w* chosen again at the current model every N versions (docs/simulator.md)
-SERVER_LR = 1.0  # FTTE's server step: its weighted mean in full, as FedBuff applies its mean
+SERVER_LR = 0.5  # FTTE's server step (FTTEConfig's default): half its renormalised age-weighted mean
 FTTE_SPEC = "importance"  # w*: the most importance per byte within M_min (docs/selection.md)
 EVALS = 20  # speed runs: evaluations of the global model, the same count in ours and in Flower's
 
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"FTTE: choose w* again at the current model every N versions (default {RESELECT_EVERY}; "
                              f"0: never, as before)")
     parser.add_argument("--server-lr", type=float, default=SERVER_LR,
-                        help=f"FTTE's server learning rate (default {SERVER_LR:g}; 0.5 before)")
+                        help=f"FTTE's server learning rate (default {SERVER_LR:g}; 1 with the variance weight before)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes")
     parser.add_argument("--speed-boards", type=int, default=500)
     parser.add_argument("--speed-updates", type=int, default=5000)

@@ -93,7 +93,7 @@ class SimConfig:
     arms: tuple[Arm, ...] = (Arm("ftte"), Arm("fedbuff", "full"), Arm("fedasync", "full"), Arm("fedavg", "full"))
     buffer_size: int = 10              # FTTE and FedBuff K
     max_staleness: int | None = None   # FTTE's refusal threshold (None: weight only, never refuse)
-    ftte_server_lr: float = 1.0        # FTTE's server learning rate (FTTEConfig.server_lr): the full step FedBuff takes too
+    ftte_server_lr: float = 0.5        # FTTE's server learning rate (FTTEConfig.server_lr, docs/aggregation.md)
     fedasync_alpha: float = 0.6
     fedavg_fraction: float = 0.1       # FedAvg cohort: this fraction of the boards per round
     reselect_every: int | None = None  # arms with a chosen w* ("auto", "importance"): choose it again every N versions
