@@ -11,9 +11,14 @@ squared per-sample gradient on 256 samples of the host's share, as `ftte run` me
 (docs/selection.md). Every 100 versions FTTE chooses w* again by the same rule, the importance
 measured again at the current global model (`reselect_every`, docs/coordinator.md "Periodic
 reselection"): the trained subset rotates over the model, and each switch provisions every board
-with the full model again (counted in the payload and in FTTE's simulated time). Server learning
-rate 1 (FTTE applies its weighted mean as FedBuff applies its mean; it was 0.5 before),
-K = max(10, boards / 10) (FedBuff: the same K).
+with the full model again (counted in the payload and in FTTE's simulated time). FTTE's own
+defaults weight each update by its age, (1 + s) ** -0.5 renormalised over the buffer, with no
+variance weight, and take half of that mean (server learning rate 0.5; FedBuff's 1/sqrt(1 + s),
+not renormalised, shrinks its mean about as much). Until 2026-11-30 FTTE also weighted by the
+inverse relative variance (mean squared delta over the buffer's median) with server lr 1: that
+statistic measures a board's local loss, so it shut out the boards with most to learn
+(docs/aggregation.md, "Why FTTE weights by age only"). K = max(10, boards / 10) (FedBuff: the
+same K).
 FedAvg (10% of the boards per round), FedBuff and FedAsync train the full model with full
 backprop, as the paper's baselines do.
 
