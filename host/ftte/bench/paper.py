@@ -33,6 +33,10 @@ Per setting and averaged, it reports:
 The paper reports 81% / 80% / 69% and accuracy at or above FedBuff's; the table says where
 these runs fall short.
 
+Plots: paper_curves.png (accuracy against simulated time, every setting and seed) and
+paper_summary.png (the reductions against FedAvg and FTTE - FedBuff per setting), beside
+paper.md and paper.json in --out.
+
 It also times the simulator (500 boards x 5,000 board updates) and, when flwr is installed,
 runs FedAvg on the same model and data in Flower's simulation for the per-update speed ratio
 (both evaluate the global model on the test split 20 times along the run).
@@ -52,6 +56,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from ftte.bench import paper_plots
 
 SETS = {
     "mnist1d": {"model": "mnist1d_cnn", "data": "mnist1d", "samples": 10_000},
@@ -128,6 +134,7 @@ def run_setting(args: tuple) -> dict:
         "spec": f.spec_label, "trainable": f.trainable, "parameters": f.parameters,
         "reselections": sum(e["event"] == "reselect" for e in f.events),
         "updates": {k: r.accepted for k, r in results.items()}, "sim_seconds": {k: r.sim_seconds for k, r in results.items()},
+        "curves": {k: [(t, a) for t, _, a in r.curve] for k, r in results.items()},
         "wall": time.perf_counter() - wall,
     }
 
@@ -348,9 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
         data["grid"] = rows
         specs = sorted({(r["setting"]["data"], r["spec"], r["trainable"], r["parameters"]) for r in rows})
+        pictures = [paper_plots.curves(rows, out), paper_plots.summary(rows, PAPER, out)]
         report += ["", "## Results", "", table, "",
                    f"{len(rows)} simulated fleets in {grid_wall:.0f} s of wall time. FTTE's w* per model: "
-                   + "; ".join(f"{d}: {spec} ({t:,} of {p:,} parameters)" for d, spec, t, p in specs) + "."]
+                   + "; ".join(f"{d}: {spec} ({t:,} of {p:,} parameters)" for d, spec, t, p in specs) + ".", ""]
+        report += [f"![{p.stem}]({p.name})" for p in pictures]
 
     if not args.no_speed:
         speed = simulator_speed(args.speed_boards, args.speed_updates, "mnist1d")
