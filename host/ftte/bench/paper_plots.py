@@ -2,7 +2,8 @@
 
   paper_curves.png   test accuracy against simulated time (log scale) of FTTE, FedBuff, FedAsync
                      and FedAvg, one panel per setting, every seed (the first seed solid, the
-                     others faint), each setting's first-seed target dashed
+                     others faint), each setting's first-seed target dashed; the accuracy axis
+                     spans the other arms, so FedAsync's collapses run off the bottom
   paper_summary.png  per setting: the time, memory and payload reductions against FedAvg (mean
                      over seeds, the spread as a bar) with the paper's figures dashed; and
                      FTTE's final accuracy minus FedBuff's, every seed a dot
@@ -47,6 +48,7 @@ def curves(rows: list[dict], out: Path) -> Path:
                 ax.step(t, accuracy, where="post", color=COLORS.get(strategy), lw=1.4 if i == 0 else 0.6,
                         alpha=1.0 if i == 0 else 0.3, label=NAMES.get(strategy, strategy) if i == 0 else None)
         ax.axhline(group[0]["target"], ls="--", color="black", lw=0.7, label="target (first seed)")
+        ax.set_ylim(*_span(group))
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(ScalarFormatter())  # 10, 100 rather than 10^1, and no crowded minor labels
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -63,6 +65,14 @@ def curves(rows: list[dict], out: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _span(group: list[dict]) -> tuple[float, float]:
+    """Accuracy range of the arms other than FedAsync, whose collapses would squash the rest
+    (they run off the bottom of the panel)."""
+    values = [a for row in group for strategy, curve in row["curves"].items() if strategy != "fedasync"
+              for _, a in curve]
+    return min(values) - 0.01, max(values) + 0.01
 
 
 def summary(rows: list[dict], paper: dict[str, float], out: Path) -> Path:
