@@ -15,7 +15,7 @@ import pytest
 from ftte.aggregation import (
     FTTE, STRATEGIES, AgeWeight, Assignment, FedAsync, FedAsyncConfig, FedAvg, FedAvgConfig, FedBuff,
     FedBuffConfig, FTTEConfig, ParameterIndex, Reason, Strategy, StrategyState, Update, VarianceWeight, Wait,
-    flat_parameters, load_flat_parameters, merge, relative_variance, restore,
+    board_relative_variances, flat_parameters, load_flat_parameters, merge, relative_variance, restore,
 )
 from ftte.aggregation.ftte import ftte_weights
 from ftte.model import LayerUpdate, UpdateSpec, dense, relu, sequential
@@ -163,6 +163,114 @@ def test_ftte_uses_the_reported_variance_and_computes_it_when_absent():
     s.on_update(up("a", 0, [0], [2]))
     out = s.on_update(up("b", 0, [0], [0]))
     assert np.allclose(out.advance.weights, [1 / 4, 3 / 4]) and np.allclose(s.params, [0.5])
+
+
+# the variance weight against each board's own recent variances (an option, off by default)
+BOARD = VarianceWeight("inverse", b=1, baseline="board", history=3)
+
+
+def test_board_relative_variance_by_hand():
+    history = {"a": ("x", (1.0, 3.0)), "b": ("z", (100.0,)), "c": ("x", (0.0,))}
+    r, updated = board_relative_variances(["a", "a", "b", "a", "c"], [2, 4, 9, 8, 5], ["x", "x", "y", "x", "x"],
+                                          history, keep=3)
+    # a, v=2: median(1, 3) = 2 -> r = 1, history (1, 3, 2)
+    # a, v=4: median(1, 3, 2) = 2 -> r = 2, history (3, 2, 4) (keep 3)
+    # b, v=9: trained set y, not z -> history starts afresh -> r = 1 (neutral), history (9,)
+    # a, v=8: median(3, 2, 4) = 3 -> r = 8/3, history (2, 4, 8)
+    # c, v=5: median(0) = 0, no scale -> r = 1, history (0, 5)
+    assert np.allclose(r, [1, 2, 1, 8 / 3, 1])
+    assert updated == {"a": ("x", (2.0, 4.0, 8.0)), "b": ("y", (9.0,)), "c": ("x", (0.0, 5.0))}
+    assert history["a"] == ("x", (1.0, 3.0))  # the given histories are not changed
+    # against the board, g applies to the excess max(0, r - 1): r <= 1 counts fully
+    # r = [1, 2, 8/3, 1/2] -> x = [0, 1, 5/3, 0] -> 1/(1+x) = [1, 1/2, 3/8, 1]
+    assert np.allclose(BOARD.of_relative([1, 2, 8 / 3, 0.5]), [1, 1 / 2, 3 / 8, 1])
+    # against the buffer, as before: g(r)
+    assert np.allclose(INVERSE.of_relative([1, 2, 0.5]), [1 / 2, 1 / 3, 2 / 3])
+
+
+@pytest.mark.parametrize("bad", [dict(baseline="fleet"), dict(history=0), dict(history=2.5), dict(history=True)])
+def test_variance_weight_refuses_bad_baselines(bad):
+    with pytest.raises(ValueError):
+        VarianceWeight(**bad)
+
+
+def board_weighted(history=3, boards=("a", "b", "c"), buffer_size=3, **variance) -> FTTE:
+    weight = VarianceWeight("inverse", b=1, **{"baseline": "board", "history": history, **variance})
+    config = FTTEConfig(buffer_size=buffer_size, age=AgeWeight("constant"), variance=weight, server_lr=1.0)
+    return fleet(FTTE(np.zeros(4), config), *boards)
+
+
+def test_board_baseline_keeps_a_steady_large_variance_and_damps_a_spike():
+    s = board_weighted()
+    steady = {"a": 1.0, "b": 100.0, "c": 1.0}  # b's local loss is high: its deltas are always large
+    for _ in range(3):
+        outs = [s.on_update(up(board, s.version, [0, 1], [1, 1], variance=v)) for board, v in steady.items()]
+        # first round: no history -> r = 1; then each board's median is its own constant -> r = 1
+        assert np.allclose(outs[-1].advance.weights, [1 / 3] * 3)
+    # the buffer's median would have damped b every round: median(1, 100, 1) = 1 -> r = [1, 100, 1]
+    buffered = [up(board, 0, [0], [1], variance=v).normalised() for board, v in steady.items()]
+    assert np.allclose(ftte_weights(buffered, 0, FTTEConfig(age=AgeWeight("constant"), variance=INVERSE)),
+                       np.array([1 / 2, 1 / 101, 1 / 2]) / (1 + 1 / 101))
+    # c suddenly reports 50: r = 50 / median(1, 1, 1) = 50 -> 1/(1 + 49) -> w = [1, 1, 1/50] -> p = [50, 50, 1]/101
+    s.on_update(up("a", s.version, [0, 1], [1, 1], variance=1.0))
+    s.on_update(up("b", s.version, [0, 1], [1, 1], variance=100.0))
+    out = s.on_update(up("c", s.version, [0, 1], [1, 1], variance=50.0))
+    assert np.allclose(out.advance.weights, np.array([50, 50, 1]) / 101)
+
+
+def test_board_baseline_starts_afresh_when_the_trained_set_changes():
+    s = board_weighted(boards=("a", "b"), buffer_size=2)
+    s.on_update(up("a", 0, [0, 1], [1, 1], variance=1.0))
+    out = s.on_update(up("b", 0, [0, 1], [1, 1], variance=1.0))
+    assert np.allclose(out.advance.weights, [1 / 2, 1 / 2])  # no history: r = 1 -> g = 1
+    s.on_update(up("a", 1, [0, 1], [1, 1], variance=1.0))
+    out = s.on_update(up("b", 1, [0, 1], [1, 1], variance=4.0))
+    # b: r = 4 / 1 -> 1/(1 + 3) -> w = [1, 1/4] -> p = [4/5, 1/5]
+    assert np.allclose(out.advance.weights, [4 / 5, 1 / 5])
+    s.on_update(up("a", 2, [0, 1], [1, 1], variance=1.0))
+    out = s.on_update(up("b", 2, [2, 3], [1, 1], variance=4.0))
+    # b trains another set (w* rotated): its history (1, 4) was on [0, 1] -> afresh -> r = 1 -> p = [1/2, 1/2]
+    assert np.allclose(out.advance.weights, [1 / 2, 1 / 2])
+    s.on_update(up("a", 3, [0, 1], [1, 1], variance=1.0))
+    out = s.on_update(up("b", 3, [2, 3], [1, 1], variance=8.0))
+    # b on [2, 3]: history (4) -> r = 2 -> 1/2 -> p = [2/3, 1/3]
+    assert np.allclose(out.advance.weights, [2 / 3, 1 / 3])
+    assert s.state().extra["variance_history"]["b"][1] == [4.0, 8.0]
+    # a board that leaves takes its history with it (memory: at most `history` floats per registered board)
+    s.unregister("a")
+    assert set(s.state().extra["variance_history"]) == {"b"}
+
+
+def test_board_baseline_state_round_trip_gives_the_same_weights():
+    s = board_weighted(history=4, boards=BOARDS, buffer_size=3)
+    rng = np.random.default_rng(7)
+    sets = [np.arange(0, 3), np.arange(1, 4)]
+    stream = [(BOARDS[int(rng.integers(len(BOARDS)))], sets[int(rng.integers(2))] if i > 40 else sets[0],
+               float(rng.lognormal(0, 1.5))) for i in range(120)]
+
+    def run(strategy, part):
+        weights = []
+        for board, indices, v in part:
+            out = strategy.on_update(up(board, strategy.version, indices, np.ones(indices.size), variance=v))
+            assert out.accepted
+            weights.append(out.advance.weights if out.advance else None)
+        return weights
+
+    run(s, stream[:50])
+    cut = 50
+    while not s.pending:
+        run(s, stream[cut:cut + 1])
+        cut += 1
+    state = persisted(s.state())
+    assert len(state.extra["variance_history"]) == len(BOARDS)
+    resumed = restore(state)
+    assert resumed.config == s.config and resumed.config.variance == VarianceWeight("inverse", 1, "board", 4)
+    one, two = run(s, stream[cut:]), run(resumed, stream[cut:])
+    assert one == two and any(w is not None and max(w) - min(w) > 0.1 for w in one)
+    assert s.params.tobytes() == resumed.params.tobytes()
+    # a state written before the option existed restores with the buffer baseline
+    old = {**s.state().config, "variance": {"kind": "inverse", "b": 1.0}}
+    assert FTTEConfig.from_dict(old).variance == INVERSE
 
 
 def test_ftte_server_momentum_moves_only_covered_coordinates():

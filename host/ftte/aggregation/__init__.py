@@ -15,7 +15,7 @@ from ftte.aggregation.fedbuff import FedBuff, FedBuffConfig
 from ftte.aggregation.ftte import FTTE, FTTEConfig
 from ftte.aggregation.merge import Merged, merge
 from ftte.aggregation.server import ServerStep
-from ftte.aggregation.weighting import AgeWeight, VarianceWeight, relative_variance
+from ftte.aggregation.weighting import AgeWeight, VarianceWeight, board_relative_variances, relative_variance
 
 STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (FTTE, FedBuff, FedAsync, FedAvg)}
 
@@ -31,6 +31,7 @@ __all__ = [
     "STRATEGIES", "Advance", "AgeWeight", "Assignment", "BoardId", "FTTE", "FTTEConfig", "FedAsync",
     "FedAsyncConfig", "FedAvg", "FedAvgConfig", "FedBuff", "FedBuffConfig", "Merged", "Outcome",
     "ParameterIndex", "Reason", "ServerStep", "Strategy", "StrategyState", "Update", "VarianceWeight",
-    "Wait", "flat_parameters", "load_flat_parameters", "mean_square", "merge", "relative_variance",
+    "Wait", "board_relative_variances", "flat_parameters", "load_flat_parameters", "mean_square", "merge",
+    "relative_variance",
     "restore",
 ]

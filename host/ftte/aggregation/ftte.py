@@ -17,14 +17,16 @@ only"). `VarianceWeight("inverse", b=1)` restores it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ftte.aggregation.buffered import BufferedStrategy, check_buffer_config
 from ftte.aggregation.core import Update
-from ftte.aggregation.weighting import AgeWeight, VarianceWeight, relative_variance
+from ftte.aggregation.weighting import (
+    AgeWeight, BoardHistory, VarianceWeight, board_relative_variances, relative_variance, trained_set_digest,
+)
 
 
 @dataclass(frozen=True)
@@ -48,24 +50,91 @@ class FTTEConfig:
         return FTTEConfig(**{**data, "age": AgeWeight(**data["age"]), "variance": VarianceWeight(**data["variance"])})
 
 
-def ftte_weights(updates: Sequence[Update], version: int, config: FTTEConfig) -> np.ndarray:
-    """p_i = w_i / sum_k w_k with w_i = age(s_i) * variance(v_i / median v) [* n_i].
+def ftte_weights(updates: Sequence[Update], version: int, config: FTTEConfig,
+                 history: Mapping[str, BoardHistory] | None = None, digests: Sequence[str] | None = None
+                 ) -> np.ndarray:
+    """p_i = w_i / sum_k w_k with w_i = age(s_i) * variance weight(r_i) [* n_i], r_i = v_i over the
+    buffer's median, or (baseline "board") over the median of the board's own `history` on the
+    trained set `digests[i]` (`board_relative_variances`; computed from the indices if not given).
     If every w_i underflows to 0 the buffer is weighted equally rather than discarded."""
     staleness = np.array([version - u.base_version for u in updates], np.float64)
-    variances = np.array([u.variance for u in updates], np.float64)
-    w = config.age(staleness) * config.variance(relative_variance(variances))
+    w = config.age(staleness)
+    if config.variance.kind != "constant":
+        w = w * config.variance.of_relative(relative_variances(updates, config.variance, history, digests)[0])
     if config.weight_by_samples:
         w = w * np.array([u.samples for u in updates], np.float64)
     total = float(np.sum(w))
     return w / total if total > 0 else np.full(len(updates), 1.0 / len(updates))
 
 
+def relative_variances(updates: Sequence[Update], variance: VarianceWeight,
+                       history: Mapping[str, BoardHistory] | None = None, digests: Sequence[str] | None = None
+                       ) -> tuple[np.ndarray, dict[str, BoardHistory]]:
+    """r per update under `variance.baseline`, and (baseline "board") the boards' updated histories."""
+    variances = [u.variance for u in updates]
+    if variance.baseline == "buffer":
+        return relative_variance(variances), {}
+    if digests is None:
+        digests = [trained_set_digest(u.indices) for u in updates]
+    return board_relative_variances([u.board_id for u in updates], variances, digests, history or {},
+                                    variance.history)
+
+
 class FTTE(BufferedStrategy):
-    """The FTTE aggregation strategy (see docs/aggregation.md for the exact formulas)."""
+    """The FTTE aggregation strategy (see docs/aggregation.md for the exact formulas).
+
+    With the variance weight against each board's own history (`VarianceWeight(baseline="board")`)
+    it keeps, per registered board, the digest of its last trained set and its latest
+    `history` variances there (bounded: `history` floats per board), updated at each merge in
+    arrival order, dropped when the board unregisters, and persisted in `state().extra`."""
 
     name = "ftte"
     config_type = FTTEConfig
     divide_by = "weight"
 
+    def __init__(self, params, config=None, **kwargs):
+        super().__init__(params, config, **kwargs)
+        self._history: dict[str, BoardHistory] = {}
+        self._digest: tuple[np.ndarray | None, str] = (None, "")  # the last indices array and its digest
+
+    @property
+    def _tracks_boards(self) -> bool:
+        return self.config.variance.kind != "constant" and self.config.variance.baseline == "board"
+
+    def _digests(self, updates: Sequence[Update]) -> list[str]:
+        """Trained-set digests; updates of one w* share their (read-only) indices array, so it is
+        hashed once per array in a row."""
+        out = []
+        for u in updates:
+            if u.indices is not self._digest[0]:
+                self._digest = (u.indices, trained_set_digest(u.indices))
+            out.append(self._digest[1])
+        return out
+
     def weights(self, updates: Sequence[Update], version: int) -> np.ndarray:
-        return ftte_weights(updates, version, self.config)
+        if not self._tracks_boards:
+            return ftte_weights(updates, version, self.config)
+        return ftte_weights(updates, version, self.config, self._history, self._digests(updates))
+
+    def _fold(self):
+        used = list(self._buffer)
+        advance = super()._fold()  # raises, changing nothing, if the aggregate is not finite
+        if self._tracks_boards:
+            _, updated = relative_variances(used, self.config.variance, self._history, self._digests(used))
+            self._history.update((board, h) for board, h in updated.items() if board in self._boards)
+        return advance
+
+    def unregister(self, board_id):
+        self._history.pop(board_id, None)
+        return super().unregister(board_id)
+
+    def _extra(self) -> dict:
+        if not self._history:
+            return {}
+        return {"variance_history": {board: [digest, list(values)]
+                                     for board, (digest, values) in sorted(self._history.items())}}
+
+    def _restore(self, buffer, arrays, extra) -> None:
+        super()._restore(buffer, arrays, extra)
+        self._history = {board: (str(digest), tuple(float(v) for v in values))
+                         for board, (digest, values) in extra.get("variance_history", {}).items()}

@@ -8,12 +8,15 @@ vanishes by age alone. Exact formulas: docs/aggregation.md.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 AGE_KINDS = ("polynomial", "hinge", "exponential", "constant")
 VARIANCE_KINDS = ("inverse", "exponential", "constant")
+VARIANCE_BASELINES = ("buffer", "board")
 
 
 @dataclass(frozen=True)
@@ -49,22 +52,39 @@ class AgeWeight:
 
 @dataclass(frozen=True)
 class VarianceWeight:
-    """r = relative variance of an update (its variance / the buffer's median, see
-    `relative_variance`), r >= 0 and possibly +inf.
+    """g(x), x >= 0 and possibly +inf:
 
-    inverse:     1 / (1 + b * r)
-    exponential: exp(-b * r)
+    inverse:     1 / (1 + b * x)
+    exponential: exp(-b * x)
     constant:    1
+
+    `baseline` says what an update's variance v is compared with, and so what x is:
+      "buffer": r = v / median(v over the buffer being merged) (`relative_variance`), x = r;
+      "board":  r = v / median(the same board's last `history` variances on the same trained
+                set) (`board_relative_variances`), x = max(0, r - 1): only a jump above the
+                board's own usual counts less; a board whose deltas are always large does not.
     """
 
     kind: str = "inverse"
     b: float = 1.0
+    baseline: str = "buffer"
+    history: int = 5  # "board": how many of a board's latest variances its baseline keeps
 
     def __post_init__(self):
         if self.kind not in VARIANCE_KINDS:
             raise ValueError(f"variance weight kind must be one of {VARIANCE_KINDS}, got {self.kind!r}")
         if not (np.isfinite(self.b) and self.b >= 0):
             raise ValueError(f"variance weight coefficient must be finite and >= 0, got b={self.b}")
+        if self.baseline not in VARIANCE_BASELINES:
+            raise ValueError(f"variance baseline must be one of {VARIANCE_BASELINES}, got {self.baseline!r}")
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 1:
+            raise ValueError(f"variance history must be an integer >= 1, got {self.history!r}")
+
+    def of_relative(self, relative) -> np.ndarray:
+        """The weight of updates with relative variances r under this baseline: g(r) against the
+        buffer, g(max(0, r - 1)) against the board's own history."""
+        r = np.asarray(relative, np.float64)
+        return self(np.maximum(r - 1.0, 0.0) if self.baseline == "board" else r)
 
     def __call__(self, relative) -> np.ndarray:
         r = np.asarray(relative, np.float64)
@@ -86,6 +106,37 @@ def relative_variance(variances) -> np.ndarray:
     if median > 0:
         return v / median
     return np.where(v > 0, np.inf, 0.0)
+
+
+BoardHistory = tuple[str, tuple[float, ...]]
+"""A board's baseline: the digest of the trained set (`trained_set_digest`) its variances were
+measured on, and its latest variances there, oldest first."""
+
+
+def trained_set_digest(indices) -> str:
+    """A short name for a trained set (an update's flat indices): equal sets, equal names."""
+    return hashlib.blake2b(np.ascontiguousarray(indices, np.int64).tobytes(), digest_size=8).hexdigest()
+
+
+def board_relative_variances(boards: Sequence[str], variances: Sequence[float], digests: Sequence[str],
+                             history: Mapping[str, BoardHistory], keep: int
+                             ) -> tuple[np.ndarray, dict[str, BoardHistory]]:
+    """Each update's variance over the median of its board's last `keep` variances on the same
+    trained set, in the given (arrival) order, each update then joining its board's history.
+
+    A board's history starts afresh when its trained set changes (another digest): the scale of
+    the mean squared delta changes with the set. With no history, or a median of 0 (no scale
+    to compare with), r = 1: the update counts as the board's usual one. Returns r and the
+    histories of the boards seen, updated (`history` itself is not changed)."""
+    updated: dict[str, BoardHistory] = {}
+    r = np.empty(len(boards), np.float64)
+    for i, (board, v, digest) in enumerate(zip(boards, variances, digests)):
+        seen = updated.get(board) or history.get(board)
+        values = seen[1] if seen is not None and seen[0] == digest else ()
+        median = float(np.median(values)) if values else 0.0
+        r[i] = float(v) / median if median > 0 else 1.0
+        updated[board] = (digest, (*values, float(v))[-keep:])
+    return r, updated
 
 
 def age_from_dict(data: dict) -> AgeWeight:
