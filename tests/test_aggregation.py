@@ -99,19 +99,28 @@ def test_merge_with_all_covering_weights_zero_leaves_the_coordinate_alone():
 INVERSE = VarianceWeight("inverse", b=1)  # the variance weight FTTE used by default until 2026-11-30
 
 
-def test_ftte_defaults_weight_by_age_only_with_half_the_step():
+def test_ftte_defaults_weight_by_age_and_the_boards_own_variance_with_half_the_step():
     config = FTTEConfig()
-    assert config.variance == VarianceWeight("constant") and config.age == AgeWeight("polynomial", a=0.5)
+    assert config.variance == VarianceWeight("inverse", b=1, baseline="board", history=5)
+    assert config.age == AgeWeight("polynomial", a=0.5)
     assert config.server_lr == 0.5 and config.server_momentum == 0
     # a board far from fitting its data sends a delta 100x the others' mean square: it is not
-    # down-weighted for it (the inverse variance weight gave it 1/(1+100) against 1/2)
+    # down-weighted for it (the buffer's median gave it 1/(1+100) against 1/2)
     s = fleet(FTTE(np.zeros(1), FTTEConfig(buffer_size=3), version=3), "a", "b", "c")
-    s.on_update(up("a", 3, [0], [10.0]))    # s=0, v=100
-    s.on_update(up("b", 3, [0], [1.0]))     # s=0, v=1
-    out = s.on_update(up("c", 0, [0], [1.0]))  # s=3 -> age 1/2
+    s.on_update(up("a", 3, [0], [10.0]))    # s=0, v=100, no history -> r = 1 -> g = 1
+    s.on_update(up("b", 3, [0], [1.0]))     # s=0, v=1, no history
+    out = s.on_update(up("c", 0, [0], [1.0]))  # s=3 -> age 1/2, v=1, no history
     # w = [1, 1, 1/2] -> p = [2, 2, 1]/5; delta = (2*10 + 2*1 + 1*1)/5 = 23/5; theta = 0.5 * 23/5
     assert np.allclose(out.advance.weights, np.array([2, 2, 1]) / 5)
     assert np.allclose(s.params, [0.5 * 23 / 5])
+    # next buffer (version 4, all fresh): a again v=100 -> r = 100/100 = 1 -> g = 1; b v=1 -> 1;
+    # c jumps to v=9 against its own 1 -> r = 9 -> 1/(1 + 8) = 1/9 -> p = [9, 9, 1]/19
+    s.on_update(up("a", 4, [0], [10.0]))
+    s.on_update(up("b", 4, [0], [1.0]))
+    out = s.on_update(up("c", 4, [0], [3.0]))
+    assert np.allclose(out.advance.weights, np.array([9, 9, 1]) / 19)
+    # delta = (9*10 + 9*1 + 1*3)/19 = 102/19
+    assert np.allclose(s.params, [0.5 * 23 / 5 + 0.5 * 102 / 19])
 
 
 def test_ftte_by_hand_age_variance_and_partial_coverage():
@@ -165,7 +174,7 @@ def test_ftte_uses_the_reported_variance_and_computes_it_when_absent():
     assert np.allclose(out.advance.weights, [1 / 4, 3 / 4]) and np.allclose(s.params, [0.5])
 
 
-# the variance weight against each board's own recent variances (an option, off by default)
+# the variance weight against each board's own recent variances (the default since 2026-11-30)
 BOARD = VarianceWeight("inverse", b=1, baseline="board", history=3)
 
 

@@ -1,18 +1,20 @@
-"""FTTE: semi-asynchronous buffered aggregation, each update weighted by its age (and, when
-configured, its variance).
+"""FTTE: semi-asynchronous buffered aggregation, each update weighted by its age and by its
+variance against its own board's recent ones.
 
 A stale update was computed on a model that has since moved, so it counts less, but it is not
 thrown away unless it is older than `max_staleness`. Weights are renormalised per coordinate,
 so a parameter that only some boards train is the weighted mean of exactly those boards'
 deltas; the server learning rate (default 0.5) sets the step.
 
-The variance weight (a large mean squared delta relative to the buffer's median counts less)
-is off by default (`VarianceWeight("constant")`). The mean squared delta a board reports
-measures how far its local data pulls the model, i.e. its local loss, not the noise of its
-update: on label-skewed data the boards whose classes the model still gets wrong send deltas
-hundreds of times the median, and 1 / (1 + v / median v) gave them about 1% of the weight of
-the boards that had nothing left to learn (docs/aggregation.md, "Why FTTE weights by age
-only"). `VarianceWeight("inverse", b=1)` restores it.
+The variance weight compares the mean squared delta a board reports with the median of that
+same board's last 5 on the same trained set (`VarianceWeight("inverse", b=1, baseline="board")`):
+1 / (1 + max(0, r - 1)). That statistic measures how far the board's local data pulls the
+model, i.e. its local loss, so against the buffer's median (`baseline="buffer"`, the default
+until 2026-11-30) the boards whose classes the model still gets wrong sent deltas hundreds of
+times the median and got about 1% of an equal share. Against its own history, a board with a
+high local loss is not damped for it; only a jump above its own usual is (docs/aggregation.md,
+"Why FTTE compares a board's variance with its own"). `VarianceWeight("constant")` weights by
+age alone.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ class FTTEConfig:
     buffer_size: int = 10
     max_staleness: int | None = 32
     age: AgeWeight = field(default_factory=AgeWeight)            # (1 + s) ** -0.5
-    # off by default: the mean squared delta measures the local loss, not noise (module docstring)
-    variance: VarianceWeight = field(default_factory=lambda: VarianceWeight("constant"))
+    # against the board's own last 5 variances, not the buffer's median (module docstring)
+    variance: VarianceWeight = field(default_factory=lambda: VarianceWeight("inverse", b=1.0, baseline="board"))
     weight_by_samples: bool = False
     server_lr: float = 0.5  # half of the renormalised mean: FedBuff's 1/sqrt(1+s) shrinks its mean about as much
     server_momentum: float = 0.0
