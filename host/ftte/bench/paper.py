@@ -12,13 +12,15 @@ squared per-sample gradient on 256 samples of the host's share, as `ftte run` me
 measured again at the current global model (`reselect_every`, docs/coordinator.md "Periodic
 reselection"): the trained subset rotates over the model, and each switch provisions every board
 with the full model again (counted in the payload and in FTTE's simulated time). FTTE's own
-defaults weight each update by its age, (1 + s) ** -0.5 renormalised over the buffer, with no
-variance weight, and take half of that mean (server learning rate 0.5; FedBuff's 1/sqrt(1 + s),
-not renormalised, shrinks its mean about as much). Until 2026-11-30 FTTE also weighted by the
-inverse relative variance (mean squared delta over the buffer's median) with server lr 1: that
-statistic measures a board's local loss, so it shut out the boards with most to learn
-(docs/aggregation.md, "Why FTTE weights by age only"). K = max(10, boards / 10) (FedBuff: the
-same K).
+defaults weight each update by its age, (1 + s) ** -0.5, and by its variance against its own
+board's: 1 / (1 + max(0, r - 1)), r = its mean squared delta over the median of the board's last
+5 on the same w* (1 for a board's first update on a w*), renormalised over the buffer, and take
+half of that mean (server learning rate 0.5; FedBuff's 1/sqrt(1 + s), not renormalised, shrinks
+its mean about as much). Until 2026-11-30 FTTE weighted by the inverse variance relative to the
+buffer's median with server lr 1: that statistic measures a board's local loss, so it shut out
+the boards with most to learn; for a while that day it weighted by age alone
+(docs/aggregation.md, "Why FTTE compares a board's variance with its own"). K = max(10,
+boards / 10) (FedBuff: the same K).
 FedAvg (10% of the boards per round), FedBuff and FedAsync train the full model with full
 backprop, as the paper's baselines do.
 
