@@ -9,6 +9,7 @@ vanishes by age alone. Exact formulas: docs/aggregation.md.
 from __future__ import annotations
 
 import hashlib
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -133,7 +134,7 @@ def board_relative_variances(boards: Sequence[str], variances: Sequence[float], 
     for i, (board, v, digest) in enumerate(zip(boards, variances, digests)):
         seen = updated.get(board) or history.get(board)
         values = seen[1] if seen is not None and seen[0] == digest else ()
-        median = float(np.median(values)) if values else 0.0
+        median = statistics.median(values) if values else 0.0  # np.median's value, 100x faster on 5 floats
         r[i] = float(v) / median if median > 0 else 1.0
         updated[board] = (digest, (*values, float(v))[-keep:])
     return r, updated
