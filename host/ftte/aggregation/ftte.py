@@ -53,16 +53,17 @@ class FTTEConfig:
 
 
 def ftte_weights(updates: Sequence[Update], version: int, config: FTTEConfig,
-                 history: Mapping[str, BoardHistory] | None = None, digests: Sequence[str] | None = None
-                 ) -> np.ndarray:
-    """p_i = w_i / sum_k w_k with w_i = age(s_i) * variance weight(r_i) [* n_i], r_i = v_i over the
-    buffer's median, or (baseline "board") over the median of the board's own `history` on the
-    trained set `digests[i]` (`board_relative_variances`; computed from the indices if not given).
+                 relative: np.ndarray | None = None) -> np.ndarray:
+    """p_i = w_i / sum_k w_k with w_i = age(s_i) * variance weight(r_i) [* n_i]. `relative`: the
+    r_i (`relative_variances`, which a strategy with board histories computes against them);
+    if None, against the buffer's median, or (baseline "board") with no history yet.
     If every w_i underflows to 0 the buffer is weighted equally rather than discarded."""
     staleness = np.array([version - u.base_version for u in updates], np.float64)
     w = config.age(staleness)
     if config.variance.kind != "constant":
-        w = w * config.variance.of_relative(relative_variances(updates, config.variance, history, digests)[0])
+        if relative is None:
+            relative = relative_variances(updates, config.variance)[0]
+        w = w * config.variance.of_relative(relative)
     if config.weight_by_samples:
         w = w * np.array([u.samples for u in updates], np.float64)
     total = float(np.sum(w))
@@ -98,6 +99,7 @@ class FTTE(BufferedStrategy):
         super().__init__(params, config, **kwargs)
         self._history: dict[str, BoardHistory] = {}
         self._digest: tuple[np.ndarray | None, str] = (None, "")  # the last indices array and its digest
+        self._folding: dict[str, BoardHistory] = {}  # the histories the buffer being merged leaves
 
     @property
     def _tracks_boards(self) -> bool:
@@ -116,14 +118,14 @@ class FTTE(BufferedStrategy):
     def weights(self, updates: Sequence[Update], version: int) -> np.ndarray:
         if not self._tracks_boards:
             return ftte_weights(updates, version, self.config)
-        return ftte_weights(updates, version, self.config, self._history, self._digests(updates))
+        relative, self._folding = relative_variances(updates, self.config.variance, self._history,
+                                                     self._digests(updates))
+        return ftte_weights(updates, version, self.config, relative)
 
     def _fold(self):
-        used = list(self._buffer)
         advance = super()._fold()  # raises, changing nothing, if the aggregate is not finite
-        if self._tracks_boards:
-            _, updated = relative_variances(used, self.config.variance, self._history, self._digests(used))
-            self._history.update((board, h) for board, h in updated.items() if board in self._boards)
+        if self._tracks_boards:  # the histories its weights() worked out, kept only once merged
+            self._history.update((board, h) for board, h in self._folding.items() if board in self._boards)
         return advance
 
     def unregister(self, board_id):

@@ -361,8 +361,7 @@ void ftte_rows_forward_rows(int32_t rows, int32_t in_c, int32_t out_c, ftte_weig
     w.len = in_c;
     ftte_row_cursor cursor = {&w, 0, 0};
     for (int32_t o = 0; o < out_c; o += FTTE_ROWS_CHUNK) {
-        const int32_t count = out_c - o < FTTE_ROWS_CHUNK ? out_c - o : FTTE_ROWS_CHUNK;
-        ftte_rows_fill(&cursor, count, wp);
+        const int32_t count = ftte_rows_take(&cursor, out_c - o, wp);
         forward_ptrs(rows, in_c, out_c, count, wp, input, bias ? bias + o : 0, output + o);
     }
 }
@@ -593,8 +592,7 @@ void ftte_rows_backward_input_rows(int32_t rows, int32_t in_c, int32_t out_c,
     w.len = in_c;
     ftte_row_cursor cursor = {&w, 0, 0};
     for (int32_t o = 0; o < out_c; o += FTTE_ROWS_CHUNK) {
-        const int32_t count = out_c - o < FTTE_ROWS_CHUNK ? out_c - o : FTTE_ROWS_CHUNK;
-        ftte_rows_fill(&cursor, count, wp);
+        const int32_t count = ftte_rows_take(&cursor, out_c - o, wp);
         backward_input_ptrs(rows, in_c, out_c, count, wp, grad_output + o, grad_input);
     }
 }

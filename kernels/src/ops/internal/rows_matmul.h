@@ -57,9 +57,12 @@ void ftte_rows_backward_input_rows(int32_t rows, int32_t in_c, int32_t out_c,
 void ftte_rows_forward_row_ptrs(int32_t k, int32_t count, const float *x,
                                 const float *const *wp, const float *bias, float *y);
 
-/** Fills wp[0..count) with the next count rows of the cursor. */
-static inline void ftte_rows_fill(ftte_row_cursor *c, int32_t count, const float **wp) {
+/** Fills wp with the cursor's next rows, FTTE_ROWS_CHUNK of the `left` rows at most; returns
+ *  how many. */
+static inline int32_t ftte_rows_take(ftte_row_cursor *c, int32_t left, const float **wp) {
+    const int32_t count = left < FTTE_ROWS_CHUNK ? left : FTTE_ROWS_CHUNK;
     for (int32_t j = 0; j < count; j++) wp[j] = ftte_next_row(c);
+    return count;
 }
 
 #endif /* FTTE_ROWS_MATMUL_H */

@@ -235,8 +235,7 @@ void ftte_rows_forward_rows(int32_t rows, int32_t in_c, int32_t out_c, ftte_weig
     w.len = in_c;
     ftte_row_cursor cursor = {&w, 0, 0};
     for (int32_t o = 0; o < out_c; o += FTTE_ROWS_CHUNK) {
-        const int32_t count = out_c - o < FTTE_ROWS_CHUNK ? out_c - o : FTTE_ROWS_CHUNK;
-        ftte_rows_fill(&cursor, count, wp);
+        const int32_t count = ftte_rows_take(&cursor, out_c - o, wp);
         const ftte_slice slice = {o, count};
         forward(rows, in_c, out_c, slice, input, NULL, wp, bias ? bias + o : NULL, output);
     }
@@ -249,8 +248,7 @@ void ftte_rows_backward_input_rows(int32_t rows, int32_t in_c, int32_t out_c,
     w.len = in_c;
     ftte_row_cursor cursor = {&w, 0, 0};
     for (int32_t o = 0; o < out_c; o += FTTE_ROWS_CHUNK) {
-        const int32_t count = out_c - o < FTTE_ROWS_CHUNK ? out_c - o : FTTE_ROWS_CHUNK;
-        ftte_rows_fill(&cursor, count, wp);
+        const int32_t count = ftte_rows_take(&cursor, out_c - o, wp);
         /* b: any valid pointer that product() may step (the rows come from wp). */
         const product_args p = {count, grad_output + o, out_c, 1, grad_input, 0, grad_input,
                                 in_c, grad_input, in_c, wp, 0};
